@@ -1,0 +1,274 @@
+"""CA keys held in a token, as pyca ``cryptography`` private-key objects.
+
+The builders of ``cryptography`` (``CertificateBuilder.sign``,
+``CertificateRevocationListBuilder.sign``) call ``sign()`` on these objects, which hands the
+work to the token through a narrow ``RawSign`` callback. Every signature is verified in
+software with the public key read from the token before it is returned (I5).
+
+This module deliberately does not import ``pkcs11``: the backend supplies the callback.
+Private key material never leaves the token, so every export method refuses.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from typing import NoReturn
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
+
+from hsm.errors import HSMError, MechanismUnsupportedError, SignatureCheckError
+
+
+class SignMechanism(enum.Enum):
+    """The signing operations the appliance asks of a token (host-side names)."""
+
+    RSA_PKCS1_SHA256 = "rsa-pkcs1-sha256"
+    RSA_PKCS1_SHA384 = "rsa-pkcs1-sha384"
+    RSA_PKCS1_SHA512 = "rsa-pkcs1-sha512"
+    RSA_PSS_SHA256 = "rsa-pss-sha256"
+    RSA_PSS_SHA384 = "rsa-pss-sha384"
+    RSA_PSS_SHA512 = "rsa-pss-sha512"
+    ECDSA = "ecdsa"  # raw: the host hashes, the token signs the digest (SoftHSM 2.6 lacks CKM_ECDSA_SHA*)
+    EDDSA = "eddsa"
+
+
+RawSign = Callable[[SignMechanism, bytes], bytes]
+
+_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
+}
+
+
+def _hash_name(algorithm: object) -> str:
+    if isinstance(algorithm, utils.Prehashed):
+        raise MechanismUnsupportedError("prehashed input is not accepted by token keys")
+    if not isinstance(algorithm, hashes.HashAlgorithm) or algorithm.name not in _HASHES:
+        name = getattr(algorithm, "name", type(algorithm).__name__)
+        raise MechanismUnsupportedError(f"hash algorithm {name} is not allowed for CA signatures")
+    return algorithm.name
+
+
+def _refuse_export() -> NoReturn:
+    raise HSMError("private key material never leaves the token")
+
+
+class TokenRSAPrivateKey(rsa.RSAPrivateKey):
+    """An RSA key in the token; PKCS#1 v1.5 or PSS (salt = digest length, MGF1 = same hash)."""
+
+    def __init__(self, label: str, public: rsa.RSAPublicKey, raw_sign: RawSign) -> None:
+        self.label = label
+        self._public = public
+        self._raw_sign = raw_sign
+
+    def sign(
+        self,
+        data: bytes,
+        padding: padding.AsymmetricPadding,
+        algorithm: hashes.HashAlgorithm | utils.Prehashed,
+    ) -> bytes:
+        name = _hash_name(algorithm)
+        if isinstance(padding, _PKCS1v15):
+            mech = SignMechanism[f"RSA_PKCS1_{name.upper()}"]
+        elif isinstance(padding, _PSS):
+            _check_pss(padding, algorithm)  # type: ignore[arg-type]
+            mech = SignMechanism[f"RSA_PSS_{name.upper()}"]
+        else:
+            raise MechanismUnsupportedError(f"RSA padding {padding.name} is not supported")
+        signature = self._raw_sign(mech, data)
+        try:
+            self._public.verify(signature, data, padding, algorithm)
+        except InvalidSignature as exc:
+            raise SignatureCheckError(
+                f"token signature by key {self.label!r} did not verify in software"
+            ) from exc
+        return signature
+
+    def public_key(self) -> rsa.RSAPublicKey:
+        return self._public
+
+    @property
+    def key_size(self) -> int:
+        return self._public.key_size
+
+    def decrypt(self, ciphertext: bytes, padding: padding.AsymmetricPadding) -> bytes:
+        raise HSMError("CA keys are for signing only")
+
+    def private_numbers(self) -> rsa.RSAPrivateNumbers:
+        _refuse_export()
+
+    def private_bytes(
+        self,
+        encoding: serialization.Encoding,
+        format: serialization.PrivateFormat,
+        encryption_algorithm: serialization.KeySerializationEncryption,
+    ) -> bytes:
+        _refuse_export()
+
+    def __copy__(self) -> TokenRSAPrivateKey:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> TokenRSAPrivateKey:
+        return self
+
+
+_PKCS1v15 = padding.PKCS1v15
+_PSS = padding.PSS
+
+
+def _check_pss(pad: padding.PSS, algorithm: hashes.HashAlgorithm) -> None:
+    # RSA-PSS parameters are always explicit: MGF1 with the message hash, salt = digest length.
+    mgf = pad.mgf
+    if not isinstance(mgf, padding.MGF1) or mgf._algorithm.name != algorithm.name:
+        raise MechanismUnsupportedError("RSA-PSS needs MGF1 with the same hash as the message")
+    salt = pad._salt_length
+    if salt is not padding.PSS.DIGEST_LENGTH and salt != algorithm.digest_size:
+        raise MechanismUnsupportedError("RSA-PSS salt length must equal the digest length")
+
+
+class TokenECPrivateKey(ec.EllipticCurvePrivateKey):
+    """An EC key in the token. ECDSA is hashed on the host; the r||s result is DER-encoded."""
+
+    def __init__(self, label: str, public: ec.EllipticCurvePublicKey, raw_sign: RawSign) -> None:
+        self.label = label
+        self._public = public
+        self._raw_sign = raw_sign
+
+    def sign(self, data: bytes, signature_algorithm: ec.EllipticCurveSignatureAlgorithm) -> bytes:
+        if not isinstance(signature_algorithm, ec.ECDSA):
+            raise MechanismUnsupportedError("only ECDSA is supported for EC keys")
+        name = _hash_name(signature_algorithm.algorithm)
+        h = hashes.Hash(_HASHES[name]())
+        h.update(data)
+        raw = self._raw_sign(SignMechanism.ECDSA, h.finalize())
+        if len(raw) % 2:
+            raise SignatureCheckError(f"token returned a malformed ECDSA signature for {self.label!r}")
+        half = len(raw) // 2
+        signature = utils.encode_dss_signature(
+            int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big")
+        )
+        try:
+            self._public.verify(signature, data, signature_algorithm)
+        except InvalidSignature as exc:
+            raise SignatureCheckError(
+                f"token signature by key {self.label!r} did not verify in software"
+            ) from exc
+        return signature
+
+    def public_key(self) -> ec.EllipticCurvePublicKey:
+        return self._public
+
+    @property
+    def curve(self) -> ec.EllipticCurve:
+        return self._public.curve
+
+    @property
+    def key_size(self) -> int:
+        return self._public.key_size
+
+    def exchange(
+        self, algorithm: ec.ECDH, peer_public_key: ec.EllipticCurvePublicKey
+    ) -> bytes:
+        raise HSMError("CA keys are for signing only")
+
+    def private_numbers(self) -> ec.EllipticCurvePrivateNumbers:
+        _refuse_export()
+
+    def private_bytes(
+        self,
+        encoding: serialization.Encoding,
+        format: serialization.PrivateFormat,
+        encryption_algorithm: serialization.KeySerializationEncryption,
+    ) -> bytes:
+        _refuse_export()
+
+    def __copy__(self) -> TokenECPrivateKey:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> TokenECPrivateKey:
+        return self
+
+
+class TokenEd25519PrivateKey(ed25519.Ed25519PrivateKey):
+    """An Ed25519 key in the token (CKM_EDDSA, pure EdDSA)."""
+
+    def __init__(self, label: str, public: ed25519.Ed25519PublicKey, raw_sign: RawSign) -> None:
+        self.label = label
+        self._public = public
+        self._raw_sign = raw_sign
+
+    def sign(self, data: bytes) -> bytes:
+        signature = self._raw_sign(SignMechanism.EDDSA, data)
+        try:
+            self._public.verify(signature, data)
+        except InvalidSignature as exc:
+            raise SignatureCheckError(
+                f"token signature by key {self.label!r} did not verify in software"
+            ) from exc
+        return signature
+
+    def public_key(self) -> ed25519.Ed25519PublicKey:
+        return self._public
+
+    def private_bytes(
+        self,
+        encoding: serialization.Encoding,
+        format: serialization.PrivateFormat,
+        encryption_algorithm: serialization.KeySerializationEncryption,
+    ) -> bytes:
+        _refuse_export()
+
+    def private_bytes_raw(self) -> bytes:
+        _refuse_export()
+
+    def __copy__(self) -> TokenEd25519PrivateKey:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> TokenEd25519PrivateKey:
+        return self
+
+
+TokenKey = TokenRSAPrivateKey | TokenECPrivateKey | TokenEd25519PrivateKey
+
+
+def wrap_key(label: str, public: PublicKeyTypes, raw_sign: RawSign) -> TokenKey:
+    """Return the token-key object that matches ``public``'s type."""
+    if isinstance(public, rsa.RSAPublicKey):
+        return TokenRSAPrivateKey(label, public, raw_sign)
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        return TokenECPrivateKey(label, public, raw_sign)
+    if isinstance(public, ed25519.Ed25519PublicKey):
+        return TokenEd25519PrivateKey(label, public, raw_sign)
+    raise MechanismUnsupportedError(f"key {label!r} has an unsupported type")
+
+
+def software_key(private: PrivateKeyTypes, label: str = "software") -> TokenKey:
+    """A stand-in behind the same protocol, for fast unit tests of code above the HSM only."""
+
+    def raw_sign(mech: SignMechanism, data: bytes) -> bytes:
+        if isinstance(private, rsa.RSAPrivateKey):
+            _, kind, hname = mech.value.split("-")
+            alg = _HASHES[hname]()
+            pad: padding.AsymmetricPadding
+            if kind == "pkcs1":
+                pad = padding.PKCS1v15()
+            else:
+                pad = padding.PSS(padding.MGF1(alg), padding.PSS.DIGEST_LENGTH)
+            return private.sign(data, pad, alg)
+        if isinstance(private, ec.EllipticCurvePrivateKey):
+            hlen = len(data)
+            alg = {32: hashes.SHA256(), 48: hashes.SHA384(), 64: hashes.SHA512()}[hlen]
+            der = private.sign(data, ec.ECDSA(utils.Prehashed(alg)))
+            r, s = utils.decode_dss_signature(der)
+            size = (private.curve.key_size + 7) // 8
+            return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+        if isinstance(private, ed25519.Ed25519PrivateKey):
+            return private.sign(data)
+        raise MechanismUnsupportedError("unsupported software key")
+
+    return wrap_key(label, private.public_key(), raw_sign)
