@@ -83,8 +83,9 @@ def _ca_key_usage() -> x509.KeyUsage:
 def build_root(
     subject: x509.Name, public: Any, serial: int, now: dt.datetime, days: int
 ) -> x509.CertificateBuilder:
-    """BR §7.1.2.1: CA:TRUE (critical, no pathLen), keyUsage critical, SKI; no EKU, no AKI."""
+    """BR §7.1.2.1: CA:TRUE (critical, no pathLen), keyUsage critical, SKI, AKI = SKI; no EKU."""
     nb, na = _validity(now, days)
+    ski = x509.SubjectKeyIdentifier.from_public_key(public)
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -95,7 +96,11 @@ def build_root(
         .not_valid_after(na)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(_ca_key_usage(), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(ski, critical=False)
+        # RFC 5280 §4.2.1.1 lets a self-signed certificate omit the AKI; pkilint and
+        # BR 7.1.2.1.3 prefer it present with the key identifier only.
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski),
+                       critical=False)
     )
 
 
