@@ -341,6 +341,16 @@ class CeremonyLog:
             raise LogError("checkpoint entries are written only by CeremonyLog.checkpoint()")
         return self._append(type, data, time)
 
+    def append_many(self, type: str, items: Sequence[dict[str, Any]], time: str) -> list[Entry]:
+        """Append entries of one type with a single write and fsync (a chunk of a batch).
+
+        The same checks as ``append``; all lines are built before anything is written, so a
+        refused item writes nothing.
+        """
+        if type == CHECKPOINT_TYPE:
+            raise LogError("checkpoint entries are written only by CeremonyLog.checkpoint()")
+        return self._append_lines(type, list(items), time)
+
     def checkpoint(
         self, time: str, name: str, public_key_raw: bytes, sign: Callable[[bytes], bytes]
     ) -> str:
@@ -365,23 +375,31 @@ class CeremonyLog:
             raise LogError(f"time {time} is earlier than the last logged time {self._last_time}")
 
     def _append(self, type: str, data: dict[str, Any], time: str) -> Entry:
+        return self._append_lines(type, [data], time)[0]
+
+    def _append_lines(self, type: str, items: list[dict[str, Any]], time: str) -> list[Entry]:
         if self._broken:
             raise LogError(f"{self._path}: an earlier append failed; reopen the log")
         if not isinstance(type, str) or not _TYPE.fullmatch(type):
             raise LogError(f"entry type {type!r} is not a short lowercase name")
-        if not isinstance(data, dict):
-            raise LogError("entry data must be an object")
-        secret = find_secret_key(data)
-        if secret:
-            raise LogError(f"refusing to log {secret}: it looks like a secret (I10)")
         self._check_time(time)
-        seq = self.size
-        try:
-            line = canonical_json({"seq": seq, "time": time, "type": type, "data": data})
-        except (TypeError, ValueError) as exc:
-            raise LogError(f"entry data is not canonical JSON: {exc}") from None
-        if len(line) > MAX_LINE_BYTES:
-            raise LogError(f"entry is longer than {MAX_LINE_BYTES} bytes")
+        lines: list[bytes] = []
+        for data in items:
+            if not isinstance(data, dict):
+                raise LogError("entry data must be an object")
+            secret = find_secret_key(data)
+            if secret:
+                raise LogError(f"refusing to log {secret}: it looks like a secret (I10)")
+            try:
+                line = canonical_json(
+                    {"seq": self.size + len(lines), "time": time, "type": type, "data": data})
+            except (TypeError, ValueError) as exc:
+                raise LogError(f"entry data is not canonical JSON: {exc}") from None
+            if len(line) > MAX_LINE_BYTES:
+                raise LogError(f"entry is longer than {MAX_LINE_BYTES} bytes")
+            lines.append(line)
+        if not lines:
+            return []
         try:
             fd = os.open(self._path, os.O_WRONLY | os.O_APPEND)
         except OSError as exc:
@@ -390,7 +408,7 @@ class CeremonyLog:
             fcntl.flock(fd, fcntl.LOCK_EX)  # one writer; detect appends by anyone else
             if os.fstat(fd).st_size != self._file_size:
                 raise LogError(f"{self._path}: changed by another writer since it was opened")
-            view = memoryview(line + b"\n")
+            view = memoryview(b"".join(line + b"\n" for line in lines))
             while view:
                 view = view[os.write(fd, view) :]
             os.fsync(fd)  # I2: on disk before the caller acts on it
@@ -399,12 +417,15 @@ class CeremonyLog:
             raise LogError(f"{self._path}: append failed ({exc.strerror or exc})") from None
         finally:
             os.close(fd)
-        leaf = leaf_hash(line)
-        self._leaves.buf += leaf
-        self._builder.append(leaf)
-        self._file_size += len(line) + 1
+        entries = []
+        for line in lines:
+            leaf = leaf_hash(line)
+            self._leaves.buf += leaf
+            self._builder.append(leaf)
+            self._file_size += len(line) + 1
+            entries.append(Entry(self.size - 1, time, type, json.loads(line)["data"], line, leaf))
         self._last_time = time
-        return Entry(seq, time, type, json.loads(line)["data"], line, leaf)
+        return entries
 
 
 @dataclass(frozen=True)

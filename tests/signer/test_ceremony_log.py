@@ -397,3 +397,17 @@ def test_unsigned_time_of_last_checkpoint_is_documented(valid_log):
     work.write_bytes(raw[:lo] + b"2027" + raw[lo + 4 :])
     assert verify(work).ok  # known limit: covered only once the next checkpoint is made
     os.unlink(work)
+
+
+def test_append_many_is_one_write_and_all_or_nothing(logpath):
+    log = CeremonyLog.open(logpath, ORIGIN, create=True)
+    log.append("a", {"i": 0}, t(0))
+    entries = log.append_many("b", [{"i": 1}, {"i": 2}, {"i": 3}], t(1))
+    assert [e.seq for e in entries] == [1, 2, 3]
+    with pytest.raises(LogError, match="secret"):
+        log.append_many("b", [{"i": 4}, {"pin": "1234"}], t(1))
+    assert log.size == 4 and len(lines(logpath)) == 4
+    again = CeremonyLog.open(logpath, ORIGIN)
+    assert again.root == log.root and again.size == 4
+    log.checkpoint(t(2), NAME, PUB, SK.sign)
+    assert verify(logpath).ok
