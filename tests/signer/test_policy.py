@@ -1,0 +1,419 @@
+"""The policy engine (DESIGN §4, I8): one passing and at least one failing case per check.
+
+Each row builds a request (CSRs crafted with `cryptography`, hostile ones by DER editing, see
+policy_fixtures) and names the one check it must trip, or None if it must be accepted.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from signer import keycheck, names, policy
+from signer.errors import PolicyError
+from signer.policy import Check
+from tests.signer.policy_fixtures import (
+    CA_KEY,
+    MD5_RSA,
+    SHA1_RSA,
+    codes,
+    context,
+    dsa_key,
+    ec_key,
+    ed448_key,
+    ed25519_key,
+    flip_signature,
+    make_csr,
+    request,
+    resign,
+    roca_key,
+    rsa_key,
+    small_factor_key,
+    spki_sha256,
+    split_csr,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+WWW = ("www.example.org", "example.org")
+SERVER_OK = dict(cn="www.example.org", dns=WWW)
+
+
+def _ku(**on: bool) -> x509.KeyUsage:
+    flags = dict(digital_signature=False, content_commitment=False, key_encipherment=False,
+                 data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                 crl_sign=False, encipher_only=False, decipher_only=False)
+    return x509.KeyUsage(**(flags | on))
+
+
+def _ulabel_csr() -> bytes:
+    # cryptography refuses U-labels in DNSName; put UTF-8 bytes into the DER and re-sign.
+    der = make_csr(dns=["bxch.example.org"])
+    return resign(der, rsa_key(), replace={b"bxch": "büch".encode()[:4]})
+
+
+Case = tuple[str, Callable[[], policy.Request], dict[str, object], str | None]
+
+CASES: list[Case] = [
+    # --- accepted
+    ("server-ok", lambda: request(make_csr(**SERVER_OK)), {}, None),
+    ("server-pem", lambda: request(make_csr(**SERVER_OK, pem=True)), {}, None),
+    ("server-no-cn", lambda: request(make_csr(dns=WWW)), {}, None),
+    ("server-no-san-uses-facts", lambda: request(make_csr(cn="example.org")), {}, None),
+    ("server-ec-p256", lambda: request(make_csr(ec_key("p256"), dns=WWW)), {}, None),
+    ("server-ec-p384", lambda: request(make_csr(ec_key("p384"), dns=WWW)), {}, None),
+    ("server-ed25519", lambda: request(make_csr(ed25519_key(), dns=WWW)), {}, None),
+    ("client-ok", lambda: request(make_csr(cn="Alice Liddell", emails=["alice@example.org"]),
+                                  profile="client"), {}, None),
+    ("email-ok", lambda: request(make_csr(emails=["alice@example.org"]), profile="email"),
+     {}, None),
+    ("email-no-san-uses-facts", lambda: request(make_csr(), profile="email"), {}, None),
+    ("wildcard-allowed", lambda: request(make_csr(dns=["*.example.org"]), profile="server-wild",
+                                         dns=["*.example.org"]), {}, None),
+    ("internal-allowed", lambda: request(make_csr(dns=["intranet.lan"]), profile="server-lan",
+                                         dns=["intranet.lan"]), {}, None),
+    ("class3-at-50", lambda: request(make_csr(dns=WWW), ca="class3", points=50), {}, None),
+    ("root-leaf-allowed", lambda: request(make_csr(dns=WWW), ca="root"),
+     {"root_leaves": True}, None),
+    ("renewal-same-subscriber", lambda: request(make_csr(dns=WWW)),
+     {"owners": {spki_sha256(rsa_key()): "member-1"}}, None),
+    ("subca-from-root", lambda: request(
+        make_csr(cn="Example Sub CA", extensions=[x509.BasicConstraints(ca=True, path_length=0),
+                                                  _ku(key_cert_sign=True, crl_sign=True)]),
+        profile="subca", ca="root", name="Example Sub CA", points=0), {}, None),
+    # --- csr.*
+    ("garbage", lambda: request(b"\x30\x82garbage"), {}, "csr.parse"),
+    ("empty", lambda: request(b""), {}, "csr.parse"),
+    ("truncated-der", lambda: request(make_csr(dns=WWW)[:-20]), {}, "csr.parse"),
+    ("truncated-pem", lambda: request(make_csr(dns=WWW, pem=True)[:200]), {}, "csr.parse"),
+    ("trailing-bytes", lambda: request(make_csr(dns=WWW) + b"\x00"), {}, "csr.parse"),
+    ("two-pems", lambda: request(make_csr(dns=WWW, pem=True) * 2), {}, "csr.parse"),
+    ("oversize", lambda: request(b"\x30" * 16385), {}, "csr.size"),
+    ("bad-signature", lambda: request(flip_signature(make_csr(dns=WWW))), {}, "csr.signature"),
+    ("sha1", lambda: request(resign(make_csr(dns=WWW), rsa_key(), alg=SHA1_RSA,
+                                    hash_alg=hashes.SHA1())), {}, "csr.sigalg"),
+    ("md5", lambda: request(resign(make_csr(dns=WWW), rsa_key(), alg=MD5_RSA,
+                                   hash_alg=hashes.MD5())), {}, "csr.sigalg"),
+    # --- key.*
+    ("dsa", lambda: request(make_csr(dsa_key(), dns=WWW)), {}, "key.type"),
+    ("ed448", lambda: request(make_csr(ed448_key(), dns=WWW)), {}, "key.type"),
+    ("rsa-1024", lambda: request(make_csr(rsa_key(1024), dns=WWW)), {}, "key.weak"),
+    ("rsa-2052", lambda: request(make_csr(rsa_key(2052), dns=WWW)), {}, "key.size"),
+    ("rsa-e3", lambda: request(make_csr(rsa_key(2048, 3), dns=WWW)), {}, "key.exponent"),
+    ("roca", lambda: request(make_csr(roca_key(), dns=WWW)), {}, "key.roca"),
+    ("small-factor", lambda: request(make_csr(small_factor_key(), dns=WWW)), {},
+     "key.small_factor"),
+    ("p521", lambda: request(make_csr(ec_key("p521"), dns=WWW)), {}, "key.curve"),
+    ("secp256k1", lambda: request(make_csr(ec_key("k256"), dns=WWW)), {}, "key.curve"),
+    ("ca-key", lambda: request(make_csr(CA_KEY(), dns=WWW)), {}, "key.ca"),
+    ("key-of-other-subscriber", lambda: request(make_csr(dns=WWW)),
+     {"owners": {spki_sha256(rsa_key()): "member-2"}}, "key.duplicate"),
+    # --- name.*
+    ("san-unverified", lambda: request(make_csr(dns=["www.example.org", "evil.example.net"])),
+     {}, "name.unverified"),
+    ("cn-unverified", lambda: request(make_csr(cn="evil.example.net")), {}, "name.unverified"),
+    ("email-unverified", lambda: request(make_csr(emails=["mallory@example.org"]),
+                                         profile="email"), {}, "name.unverified"),
+    ("subject-email-unverified", lambda: request(
+        make_csr(subject_email="mallory@example.org"), profile="email"), {}, "name.unverified"),
+    ("client-cn-not-verified-name", lambda: request(make_csr(cn="Bob", emails=[
+        "alice@example.org"]), profile="client"), {}, "name.unverified"),
+    ("client-cn-email-address", lambda: request(make_csr(cn="alice@example.org", emails=[
+        "alice@example.org"]), profile="email"), {}, "name.unverified"),
+    ("upper-case", lambda: request(make_csr(dns=["WWW.example.org"]), dns=["WWW.example.org"]),
+     {}, "name.syntax"),
+    ("u-label", lambda: request(_ulabel_csr(), dns=["büch.example.org"]), {}, "name.syntax"),
+    ("trailing-dot", lambda: request(make_csr(dns=["example.org."]), dns=["example.org."]),
+     {}, "name.syntax"),
+    ("underscore", lambda: request(make_csr(dns=["_dmarc.example.org"])), {}, "name.syntax"),
+    ("label-64", lambda: request(make_csr(dns=["a" * 64 + ".example.org"])), {}, "name.syntax"),
+    ("name-254", lambda: request(make_csr(dns=[("a" * 62 + ".") * 4 + "org"])), {},
+     "name.syntax"),
+    ("empty-label", lambda: request(make_csr(dns=["a..example.org"])), {}, "name.syntax"),
+    ("nul-byte", lambda: request(make_csr(dns=["a\x00.example.org"]),
+                                 dns=["a\x00.example.org"]), {}, "name.syntax"),
+    ("bad-punycode", lambda: request(make_csr(dns=["xn--a.example.org"])), {}, "name.syntax"),
+    ("email-syntax", lambda: request(make_csr(emails=["alice@ex_ample.org"]), profile="email"),
+     {}, "name.syntax"),
+    ("wildcard", lambda: request(make_csr(dns=["*.example.org"]), dns=["*.example.org"]),
+     {}, "name.wildcard"),
+    ("wildcard-tld", lambda: request(make_csr(dns=["*.org"]), profile="server-wild",
+                                     dns=["*.org"]), {}, "name.wildcard"),
+    ("ip-san", lambda: request(make_csr(ips=["192.0.2.1"])), {}, "name.ip"),
+    ("ip-as-dns", lambda: request(make_csr(dns=["192.0.2.1"])), {}, "name.ip"),
+    ("ip-allowed-unverifiable", lambda: request(make_csr(ips=["192.0.2.1"]),
+                                                profile="server-lan"), {}, "name.unverified"),
+    ("internal-lan", lambda: request(make_csr(dns=["intranet.lan"]), dns=["intranet.lan"]),
+     {}, "name.internal"),
+    ("internal-single-label", lambda: request(make_csr(dns=["intranet"]), dns=["intranet"]),
+     {}, "name.internal"),
+    ("internal-home-arpa", lambda: request(make_csr(dns=["nas.home.arpa"]),
+                                           dns=["nas.home.arpa"]), {}, "name.internal"),
+    ("internal-local", lambda: request(make_csr(dns=["printer.local"]), dns=["printer.local"]),
+     {}, "name.internal"),
+    ("101-names", lambda: request(make_csr(dns=[f"h{i}.example.org" for i in range(101)]),
+                                  dns=[f"h{i}.example.org" for i in range(101)]),
+     {}, "name.count"),
+    ("cn-not-san", lambda: request(make_csr(cn="example.org", dns=["www.example.org"])), {},
+     "name.cn_not_san"),
+    ("server-without-dns", lambda: request(make_csr(emails=["alice@example.org"])), {},
+     "name.missing"),
+    ("email-without-email", lambda: request(make_csr(dns=WWW), profile="email"), {},
+     "name.missing"),
+    ("subca-without-name", lambda: request(make_csr(), profile="subca", ca="root", name=None),
+     {}, "name.missing"),
+    ("uri-san", lambda: request(make_csr(dns=WWW, other_sans=[
+        x509.UniformResourceIdentifier("https://example.org/")])), {}, "name.type"),
+    ("personal-name-at-49", lambda: request(make_csr(cn="Alice Liddell"), profile="client",
+                                            points=49), {}, "name.personal"),
+    # --- ext.*
+    ("ca-true", lambda: request(make_csr(dns=WWW, extensions=[
+        x509.BasicConstraints(ca=True, path_length=None)])), {}, "ext.ca"),
+    ("key-cert-sign", lambda: request(make_csr(dns=WWW, extensions=[_ku(key_cert_sign=True)])),
+     {}, "ext.usage"),
+    ("crl-sign", lambda: request(make_csr(dns=WWW, extensions=[_ku(crl_sign=True)])),
+     {}, "ext.usage"),
+    ("code-signing", lambda: request(make_csr(dns=WWW, extensions=[
+        x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING])])), {}, "ext.usage"),
+    ("any-eku", lambda: request(make_csr(dns=WWW, extensions=[
+        x509.ExtendedKeyUsage([ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE])])), {}, "ext.usage"),
+    # --- profile / CA / assurance
+    ("unknown-profile", lambda: request(make_csr(dns=WWW), profile="codesign"), {},
+     "profile.unknown"),
+    ("unknown-ca", lambda: request(make_csr(dns=WWW), ca="class2"), {}, "ca.unknown"),
+    ("root-issues-leaf", lambda: request(make_csr(dns=WWW), ca="root"), {}, "ca.root_leaf"),
+    ("subca-from-class1", lambda: request(make_csr(cn="Example Sub CA"), profile="subca",
+                                          name="Example Sub CA"), {}, "ca.profile"),
+    ("class3-at-49", lambda: request(make_csr(dns=WWW), ca="class3", points=49), {},
+     "assurance.points"),
+]
+
+
+@pytest.mark.parametrize(("build", "ctx_kwargs", "expected"),
+                         [pytest.param(b, k, e, id=i) for i, b, k, e in CASES])
+def test_check_table(build: Callable[[], policy.Request], ctx_kwargs: dict[str, object],
+                     expected: str | None) -> None:
+    decision = policy.evaluate(build(), context(**ctx_kwargs))  # type: ignore[arg-type]
+    if expected is None:
+        assert decision.accepted, decision.reasons
+        assert decision.reasons == () and decision.days > 0
+    else:
+        assert not decision.accepted and decision.days == 0
+        assert expected in codes(decision), decision.reasons
+
+
+def test_every_check_has_a_failing_case_and_a_sentence() -> None:
+    failing = {e for _, _, _, e in CASES if e is not None} | {"key.duplicate"}
+    assert failing == {c.value for c in Check}
+    assert set(policy.CHECK_DOCS) == set(Check)
+    assert all(s.endswith(".") for s in policy.CHECK_DOCS.values())
+
+
+def test_hostile_cases_trip_only_their_own_check() -> None:
+    """Crafted CSRs are re-signed, so they fail one check and never also csr.signature."""
+    for case_id in ("sha1", "u-label", "roca", "small-factor", "rsa-e3", "ca-true", "md5"):
+        build, kwargs, expected = next((b, k, e) for i, b, k, e in CASES if i == case_id)
+        got = codes(policy.evaluate(build(), context(**kwargs)))  # type: ignore[arg-type]
+        assert got == {expected}, (case_id, got)
+
+
+def test_crafted_sha1_csr_is_really_signed() -> None:
+    """The SHA-1 case fails on its algorithm, not on a broken signature (cryptography will not
+    verify SHA-1 CSRs, so check the PKCS#1 v1.5 signature by hand)."""
+    der = resign(make_csr(dns=WWW), rsa_key(), alg=SHA1_RSA, hash_alg=hashes.SHA1())
+    csr = x509.load_der_x509_csr(der)
+    rsa_key().public_key().verify(csr.signature, split_csr(der)[0], padding.PKCS1v15(),
+                                  hashes.SHA1())
+    assert csr.signature_algorithm_oid.dotted_string == "1.2.840.113549.1.1.5"
+
+
+def test_decision_carries_only_key_and_verified_names() -> None:
+    csr = make_csr(cn="www.example.org", dns=WWW, extensions=[
+        x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH])])
+    d = policy.evaluate(request(csr), context())
+    assert d.accepted and d.dns_names == WWW and d.common_name == "www.example.org"
+    assert d.emails == () and d.personal_name is None and not d.needs_approval
+    der = rsa_key().public_key().public_bytes(serialization.Encoding.DER,
+                                              serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert d.public_key_der == der and d.spki_sha256 == spki_sha256(rsa_key())
+    assert d.key_type == "rsa-2048" and d.days == 398
+
+
+def test_no_san_takes_verified_facts() -> None:
+    d = policy.evaluate(request(make_csr(cn="example.org")), context())
+    assert d.dns_names == WWW and d.common_name == "example.org"
+    d = policy.evaluate(request(make_csr(), profile="email"), context())
+    assert d.emails == ("alice@example.org",)
+
+
+def test_pem_and_der_give_the_same_decision() -> None:
+    der = policy.evaluate(request(make_csr(**SERVER_OK)), context())
+    pem = policy.evaluate(request(make_csr(**SERVER_OK, pem=True)), context())
+    assert der == pem and der.accepted
+
+
+@pytest.mark.parametrize(("points", "personal", "days"), [(100, "Alice Liddell", 730),
+                                                          (50, "Alice Liddell", 730),
+                                                          (49, None, 180), (0, None, 180)])
+def test_personal_name_and_validity_follow_points(points: int, personal: str | None,
+                                                  days: int) -> None:
+    csr = make_csr(cn="Alice Liddell" if personal else None, emails=["alice@example.org"])
+    d = policy.evaluate(request(csr, profile="email", points=points), context())
+    assert d.accepted, d.reasons
+    assert d.personal_name == personal and d.common_name == personal and d.days == days
+
+
+def test_no_personal_name_unless_asked() -> None:
+    d = policy.evaluate(request(make_csr(emails=["alice@example.org"]), profile="client"),
+                        context())
+    assert d.accepted and d.personal_name is None
+
+
+@pytest.mark.parametrize(("profile", "points", "days"), [
+    ("server", 100, 398), ("server", 10, 180), ("client", 50, 730), ("client", 49, 180)])
+def test_validity_caps(profile: str, points: int, days: int) -> None:
+    csr = make_csr(dns=WWW) if profile == "server" else make_csr(emails=["alice@example.org"])
+    d = policy.evaluate(request(csr, profile=profile, points=points), context())
+    assert d.accepted and d.days == days
+
+
+def test_subca_needs_approval_and_gets_its_cn() -> None:
+    d = policy.evaluate(request(make_csr(cn="Example Sub CA"), profile="subca", ca="root",
+                                name="Example Sub CA", points=0), context())
+    assert d.accepted and d.needs_approval and d.common_name == "Example Sub CA"
+    assert d.days == 3650 and d.dns_names == () and d.personal_name is None
+
+
+def test_batch_rejects_a_key_used_twice() -> None:
+    csr = make_csr(dns=WWW)
+    other = make_csr(ec_key("p256"), dns=WWW)
+    ds = policy.evaluate_batch([request(csr, id="a"), request(other, id="b"),
+                                request(csr, id="c", subscriber="member-2")], context())
+    assert [d.accepted for d in ds] == [False, True, False]
+    assert all("key.duplicate" in codes(ds[i]) for i in (0, 2))
+    assert ds[0].days == 0
+
+
+def test_batch_same_subscriber_one_key() -> None:
+    csr = make_csr(dns=WWW)
+    # Twice acceptable for one subscriber: both refused (once per batch).
+    ds = policy.evaluate_batch([request(csr, id="a"), request(csr, id="b")], context())
+    assert [codes(d) for d in ds] == [{"key.duplicate"}, {"key.duplicate"}]
+    # A repeat that is refused anyway does not spoil the good request.
+    ds = policy.evaluate_batch([request(csr, id="a"), request(csr, id="b", ca="root")],
+                               context())
+    assert ds[0].accepted and codes(ds[1]) == {"ca.root_leaf"}
+
+
+def test_batch_flags_ca_key() -> None:
+    ds = policy.evaluate_batch([request(make_csr(CA_KEY(), dns=WWW))], context())
+    assert codes(ds[0]) == {"key.ca"}
+
+
+def test_every_reason_is_collected() -> None:
+    csr = flip_signature(make_csr(rsa_key(1024), dns=["Evil.example.net"]))
+    d = policy.evaluate(request(csr, ca="class3", points=10), context())
+    assert {"csr.signature", "key.weak", "name.syntax", "assurance.points"} <= codes(d)
+
+
+def test_enforce() -> None:
+    policy.enforce(policy.evaluate(request(make_csr(dns=WWW)), context()))
+    d = policy.evaluate(request(b""), context())
+    with pytest.raises(PolicyError) as err:
+        policy.enforce(d)
+    assert err.value.code == "csr.parse"
+
+
+# --- keys and names below the engine
+
+
+def test_roca_masks_match_the_published_detector() -> None:
+    # crocs-muni/roca detect.py `prints` for the same 38 primes: each bit r marks a residue
+    # mod the prime that a power of 65537 can take.
+    published_head = [6, 30, 126, 1026, 5658, 107286, 199410, 8388606, 536870910, 2147483646,
+                      67109890, 2199023255550, 8796093022206, 140737488355326]
+    published_tail = 187072209578355573530071658587684226515959365500926
+    assert list(keycheck.ROCA_MASKS[:14]) == published_head
+    assert keycheck.ROCA_MASKS[-1] == published_tail
+
+
+def test_roca_fingerprint_on_constructed_and_random_moduli() -> None:
+    import math
+    m = math.prod(keycheck.ROCA_PRIMES)
+    # A modulus whose residues are all powers of 65537 (CRT), and one off by a non-residue.
+    n = pow(65537, 123456789, m) + (1 << 2047) // m * m
+    assert keycheck.has_roca_fingerprint(n)
+    # 65537 = -1 mod 11, so its powers are 1 and 10 there: move the residue mod 11 off them.
+    off = next(n + t * (m // 11) for t in range(1, 11) if (n + t * (m // 11)) % 11 not in (1, 10))
+    assert not keycheck.has_roca_fingerprint(off)
+    assert not keycheck.has_roca_fingerprint(rsa_key().public_key().public_numbers().n)
+
+
+def test_small_factor_and_x25519() -> None:
+    from cryptography.hazmat.primitives.asymmetric import x25519
+    assert keycheck.small_factor(9973 * 10007) == 9973 and keycheck.small_factor(10007) is None
+    pub = rsa.RSAPublicNumbers(65537, 2 * 10007 * (2**2040 + 1)).public_key()
+    assert {f.kind for f in keycheck.check_public_key(pub)} >= {"small_factor"}
+    x = x25519.X25519PrivateKey.generate().public_key()
+    assert [f.kind for f in keycheck.check_public_key(x)] == ["type"]
+
+
+@pytest.mark.parametrize(("name", "kind"), [
+    ("example.org", None), ("xn--bcher-kva.example.org", None), ("a-b.example.org", None),
+    ("-a.example.org", "syntax"), ("a-.example.org", "syntax"), ("ab--c.example.org", "syntax"),
+    ("a.*.example.org", "syntax"), ("*", "syntax"), ("a" * 63 + ".org", None),
+    ("host.internal", "internal"), ("box.corp", "internal"), ("a.test", "internal"),
+    ("a.example", "internal"), ("a.invalid", "internal"), ("a.localhost", "internal"),
+    ("x.in-addr.arpa", "internal"), ("a.123", "syntax"), ("::1", "ip"), ("a\tb.org", "syntax"),
+])
+def test_dns_name_rules(name: str, kind: str | None) -> None:
+    found = names.check_dns_name(name, allow_wildcard=False, allow_ip=False,
+                                 allow_internal=False)
+    assert [f.kind for f in found][:1] == ([kind] if kind else [])
+
+
+# --- hostile bytes
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.binary(max_size=2048),
+                 st.binary(max_size=512).map(lambda b: b"\x30\x82" + b),
+                 st.binary(max_size=512).map(
+                     lambda b: b"-----BEGIN CERTIFICATE REQUEST-----\n" + b)))
+def test_arbitrary_bytes_never_raise(data: bytes) -> None:
+    d = policy.evaluate(request(data), context())
+    assert not d.accepted and d.reasons
+    assert all(r.code.value.startswith("csr.") for r in d.reasons)
+
+
+_GOOD = make_csr(**SERVER_OK)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, len(_GOOD) - 1), st.integers(1, 255))
+def test_mutated_csr_never_raises_nor_passes(pos: int, xor: int) -> None:
+    data = bytearray(_GOOD)
+    data[pos] ^= xor
+    d = policy.evaluate(request(bytes(data)), context())
+    assert not d.accepted and d.reasons
+
+
+# --- docs
+
+
+def test_checks_doc_is_up_to_date() -> None:
+    doc = ROOT / "docs" / "checks.md"
+    assert doc.read_text() == policy.render_markdown(), \
+        "run: python -m signer.policy --markdown > docs/checks.md"
+    out = subprocess.run([sys.executable, "-m", "signer.policy", "--markdown"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    assert out == doc.read_text()
