@@ -142,6 +142,7 @@ class Appliance:
         self.time: dt.datetime | None = None
         self.interfaces: list[str] = []
         self.share_indices: list[int] = []
+        self.session_start = self.log.size
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -266,6 +267,7 @@ class Appliance:
                 f"ceremony time {format_time(t)} is earlier than the last recorded ceremony "
                 f"time {last} (I9)")
         self.time = t
+        self.session_start = self.log.size
         self.interfaces = airgap.interfaces_up(_sys_net())
         token = self._token()
         st = token.status()
@@ -292,6 +294,14 @@ class Appliance:
         assert isinstance(pub, ed25519.Ed25519PublicKey)
         return self.log.checkpoint(
             format_time(self._time()), self.config.appliance_name, pub.public_bytes_raw(), key.sign)
+
+    def previous_checkpoint(self) -> tuple[int, Any, str] | None:
+        """The last checkpoint signed before this session: the previous ceremony's."""
+        earlier = [c for c in self.log.checkpoints() if c[0] < self.session_start]
+        return earlier[-1] if earlier else None
+
+    def token_key(self, label: str) -> TokenKey:
+        return self._token().signing_key(label)
 
     def _token(self) -> Token:
         if self.token is None:

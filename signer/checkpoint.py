@@ -285,6 +285,20 @@ def parse_tlog_proof(text: str) -> tuple[int, list[bytes], str]:
     return index, hashes, checkpoint_text
 
 
+def tlog_proof_extra(text: str) -> bytes | None:
+    """The ``extra`` data of a tlog proof (we carry the exact log entry line there).
+
+    It is unauthenticated on its own; a caller hashes it as the leaf and verifies the
+    inclusion proof, which authenticates it.
+    """
+    if len(text) > MAX_PROOF_BYTES:
+        raise LogError(f"tlog proof is larger than {MAX_PROOF_BYTES} bytes")
+    lines = text.partition("\n\n")[0].split("\n")
+    if len(lines) > 1 and lines[1].startswith("extra "):
+        return _unb64(lines[1][len("extra ") :], "tlog proof extra data")
+    return None
+
+
 def verify_tlog_proof(
     text: str, leaf: bytes, name: str, public_key_raw: bytes, *, origin: str | None = None
 ) -> Checkpoint:

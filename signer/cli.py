@@ -94,18 +94,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     au = cmd("audit", "auditor's tools").add_subparsers(dest="sub", required=True, parser_class=_Parser)
     cmd("pubkey", "print the appliance's log/result public key (PEM)", au)
+    p = cmd("verify", "verify the ceremony log, the ledger and bundles against it", au)
+    p.add_argument("--log", type=Path, help="ceremony log (default HOME/log/ceremony.jsonl)")
+    p.add_argument("--bundle", type=Path, action="append", default=[], help="a result bundle (repeat)")
+    p.add_argument("--checkpoint", type=Path, help="a signed checkpoint held elsewhere (anchor)")
+    p.add_argument("--pubkey", type=Path, help="the appliance's public key (default: from HOME)")
+    cmd("checkpoint", "print the latest signed checkpoint, for witnesses", au)
 
-    _extend_parser(cmd, sub)
-    return parser
+    from signer import cli_batch  # the batch, online-side, CRL and transfer verbs
 
-
-def _extend_parser(cmd: Callable[..., argparse.ArgumentParser], sub: Any) -> None:
-    """Hook for the batch, audit and transfer verbs (kept in signer/cli_batch.py)."""
-    try:
-        from signer import cli_batch
-    except ImportError:
-        return
     cli_batch.extend(cmd, sub)
+    return parser
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -257,17 +256,9 @@ def cmd_ca(args: argparse.Namespace) -> None:
 
 
 def cmd_audit(args: argparse.Namespace) -> None:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
+    from signer.audit_cli import run_audit
 
-    app = Appliance(home_of(args))
-    try:
-        raw = app.log_public_key()
-    finally:
-        app.ledger.close()
-    pem = ed25519.Ed25519PublicKey.from_public_bytes(raw).public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    emit(args, {"pem": pem, "raw": raw.hex()}, pem.rstrip("\n"))
+    run_audit(args)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {

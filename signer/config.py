@@ -89,8 +89,8 @@ log_key = "appliance-log"     # the appliance's Ed25519 key: log checkpoints and
 quorum = {q}                   # "M/N" when the PIN is derived from SLIP-39 shares
 
 [urls]
-crl_base = "http://crl.rehearsal.invalid/"   # CRL distribution points: <crl_base><ca>.crl
-aia_base = "http://ca.rehearsal.invalid/"    # AIA caIssuers: <aia_base><ca>.crt
+crl_base = "http://crl.example.org/"   # CRL distribution points: <crl_base><ca>.crl
+aia_base = "http://ca.example.org/"    # AIA caIssuers: <aia_base><ca>.crt
 
 [ca]
 root_max_days = 9131            # 25 years

@@ -206,3 +206,93 @@ class Ledger:
 
     def serial_used(self, ca: str, serial: str) -> bool:
         return bool(self.query("SELECT 1 FROM certificates WHERE ca = ? AND serial = ?", (ca, serial)))
+
+    # -- certificates ----------------------------------------------------------------------
+
+    def key_owner(self, spki: str) -> str | None:
+        """The subscriber already holding a certificate for this key, if any (DESIGN §4)."""
+        rows = self.query("SELECT subscriber FROM certificates WHERE spki_sha256 = ? LIMIT 1",
+                          (spki,))
+        return rows[0]["subscriber"] if rows else None
+
+    def add_certificates(self, rows: list[tuple[Any, ...]]) -> None:
+        """Insert issued certificates in one transaction (a chunk of a batch)."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO certificates (ca, serial, profile, subscriber, batch_id, request_id, "
+                "spki_sha256, not_before, not_after, cert_der, cert_sha256, issued_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+
+    def certificate(self, ca: str, serial: str) -> sqlite3.Row | None:
+        rows = self.query("SELECT * FROM certificates WHERE ca = ? AND serial = ?", (ca, serial))
+        return rows[0] if rows else None
+
+    def issued_for_batch(self, batch_id: str) -> dict[str, sqlite3.Row]:
+        rows = self.query("SELECT * FROM certificates WHERE batch_id = ?", (batch_id,))
+        return {r["request_id"]: r for r in rows}
+
+    def revoke(self, ca: str, serial: str, when: str, reason: str) -> None:
+        with self.transaction() as db:
+            cur = db.execute(
+                "UPDATE certificates SET revoked_at = ?, revocation_reason = ? "
+                "WHERE ca = ? AND serial = ? AND revoked_at IS NULL", (when, reason, ca, serial))
+            if cur.rowcount != 1:
+                raise LedgerError(f"certificate {serial} of CA {ca!r} is unknown or already revoked")
+
+    def revoked_unexpired(self, ca: str, at: str) -> list[tuple[str, str, str]]:
+        """(serial, revoked_at, reason) of every revoked certificate of ``ca`` unexpired at ``at``.
+
+        I4: an entry leaves the CRL only after the certificate has expired.
+        """
+        cur = self.db.execute(
+            "SELECT serial, revoked_at, revocation_reason FROM certificates "
+            "WHERE ca = ? AND revoked_at IS NOT NULL AND not_after >= ?", (ca, at))
+        return cur.fetchall()
+
+    # -- CRLs ------------------------------------------------------------------------------
+
+    def last_crl_number(self, ca: str) -> int:
+        rows = self.query("SELECT MAX(number) AS n FROM crls WHERE ca = ?", (ca,))
+        return int(rows[0]["n"] or 0)
+
+    def add_crl(self, ca: str, number: int, this_update: str, next_update: str, der: bytes,
+                sha256: str, batch_id: str | None) -> None:
+        with self.transaction() as db:
+            if number <= int(db.execute("SELECT COALESCE(MAX(number), 0) FROM crls WHERE ca = ?",
+                                        (ca,)).fetchone()[0]):
+                raise LedgerError(f"CRL number {number} of CA {ca!r} does not increase (I4)")
+            db.execute("INSERT INTO crls VALUES (?,?,?,?,?,?,?)",
+                       (ca, number, this_update, next_update, der, sha256, batch_id))
+
+    def crls_for_batch(self, batch_id: str) -> list[sqlite3.Row]:
+        return self.query("SELECT * FROM crls WHERE batch_id = ? ORDER BY ca, number", (batch_id,))
+
+    # -- RAs and batches -------------------------------------------------------------------
+
+    def trust_ra(self, name: str, public_key: bytes, key_id: str, when: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO ra_keys (name, public_key, key_id, trusted_at) "
+                       "VALUES (?,?,?,?)", (name, public_key, key_id, when))
+
+    def ra_keys(self) -> dict[str, bytes]:
+        return {r["name"]: bytes(r["public_key"]) for r in self.query("SELECT * FROM ra_keys")}
+
+    def ra_last_sequence(self, name: str) -> int:
+        rows = self.query("SELECT last_sequence FROM ra_keys WHERE name = ?", (name,))
+        return int(rows[0]["last_sequence"]) if rows else 0
+
+    def batch(self, batch_id: str) -> sqlite3.Row | None:
+        rows = self.query("SELECT * FROM batches WHERE id = ?", (batch_id,))
+        return rows[0] if rows else None
+
+    def batch_requests(self, batch_id: str) -> list[sqlite3.Row]:
+        return self.query("SELECT * FROM requests WHERE batch_id = ? ORDER BY position",
+                          (batch_id,))
+
+    def batch_revocations(self, batch_id: str) -> list[sqlite3.Row]:
+        return self.query("SELECT * FROM revocation_requests WHERE batch_id = ? ORDER BY position",
+                          (batch_id,))
+
+    def list_batches(self) -> list[sqlite3.Row]:
+        return self.query("SELECT id, ra, sequence, digest, created, imported_at, state "
+                          "FROM batches ORDER BY imported_at, id")

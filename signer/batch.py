@@ -1,0 +1,362 @@
+"""Batches: import a signed request bundle, judge it, sign what policy accepted, export.
+
+Steps of a batch-signing ceremony (mirrored in OPERATIONS.md):
+ 1. import: verify the RA signature and sequence (I7), parse strictly, judge every request
+    (policy, DESIGN §4); all or nothing: a bundle that fails any check stages nothing;
+ 2. review: custodians read the verdicts and approve root-signed sub-CA requests by id;
+ 3. sign: for each accepted request, build the TBS from the profile and the verified facts
+    only (I8), log the intent (I2), lint, sign in the token, verify (I5), record in the
+    ledger and the log; revocations in the bundle are recorded and CRLs issued;
+ 4. export: the result bundle, signed by the appliance key, with the log checkpoint and an
+    inclusion proof for every certificate and CRL in it.
+Signing is resumable: a request that has a certificate in the ledger is never signed again.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from signer import policy
+from signer.ceremony import Appliance, format_time
+from signer.crl import check_reason
+from signer.errors import SignerError
+from signer.lint import LintedCertificate, lint_certificate, sign_certificate
+from signer.profiles import (
+    build_leaf,
+    build_sub,
+    lint_kind,
+    new_serial,
+    serial_hex,
+)
+from transfer import bundle as tb
+
+CHUNK = 64
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    batch: str
+    digest: str
+    ra: str
+    sequence: int
+    accepted: int
+    rejected: int
+    revocations: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"batch": self.batch, "digest": self.digest, "ra": self.ra,
+                "sequence": self.sequence, "accepted": self.accepted,
+                "rejected": self.rejected, "revocations": self.revocations}
+
+
+def policy_context(app: Appliance) -> policy.PolicyContext:
+    cfg = app.config
+    issuers = {}
+    for ca in app.ledger.list_cas():
+        profiles = set(cfg.ca_policy(ca.name).profiles)
+        if ca.kind == "root":
+            profiles |= {p for p, prof in cfg.profiles.items() if prof.kind == "subca"}
+            if cfg.root_may_issue_leaves:
+                profiles |= {p for p, prof in cfg.profiles.items() if prof.kind != "subca"}
+        issuers[ca.name] = policy.IssuerInfo(
+            name=ca.name, is_root=ca.kind == "root", min_points=cfg.ca_policy(ca.name).min_points,
+            public_key_sha256=ca.spki_sha256, profiles=frozenset(profiles))
+    profiles = {
+        name: policy.ProfileRules(
+            name=name, kind=p.kind, max_days=p.max_days, max_days_low_points=p.max_days_low_points,
+            allow_wildcard=p.allow_wildcard, allow_ip=p.allow_ip, allow_internal=p.allow_internal,
+            min_points=p.min_points)
+        for name, p in cfg.profiles.items()
+    }
+    return policy.PolicyContext(
+        issuers=issuers, profiles=profiles, root_may_issue_leaves=cfg.root_may_issue_leaves,
+        personal_name_min_points=cfg.personal_name_min_points, max_names=cfg.max_names,
+        key_owner=app.ledger.key_owner,
+    )
+
+
+def _decision_json(d: policy.Decision, subscriber: str) -> str:
+    return json.dumps({
+        "accepted": d.accepted, "ca": d.ca, "profile": d.profile,
+        "reasons": [{"code": str(r.code), "message": r.message} for r in d.reasons],
+        "public_key_der": base64.b64encode(d.public_key_der).decode() if d.public_key_der else None,
+        "spki_sha256": d.spki_sha256, "key_type": d.key_type, "common_name": d.common_name,
+        "dns_names": list(d.dns_names), "emails": list(d.emails),
+        "personal_name": d.personal_name, "days": d.days, "needs_approval": d.needs_approval,
+        "subscriber": subscriber,
+    }, sort_keys=True)
+
+
+def import_batch(app: Appliance, raw: bytes) -> ImportResult:
+    """Step 1: verify, judge and stage a request bundle, all or nothing (I7)."""
+    trusted = app.ledger.ra_keys()
+    if not trusted:
+        raise SignerError("no RA is trusted yet: run `signer ra trust NAME PUBFILE` first")
+    rb = tb.parse_request_bundle(raw, trusted)
+    body = rb.body
+    last = app.ledger.ra_last_sequence(body.ra)
+    if body.sequence <= last:
+        raise SignerError(f"bundle sequence {body.sequence} from RA {body.ra!r} is not greater "
+                          f"than {last}, the last accepted (a replay or rollback, I7)")
+    if app.ledger.batch(body.batch_id):
+        raise SignerError(f"batch id {body.batch_id!r} was already imported")
+    created = body.created
+    if created > format_time(app._time()):
+        raise SignerError(f"the bundle was created at {created}, after the ceremony time "
+                          f"{format_time(app._time())} (I9): confirm the time")
+    requests = [policy.Request(
+        id=r.id, ca=r.ca, profile=r.profile, csr=r.csr,
+        verified=policy.VerifiedFacts(dns=tuple(r.verified.dns), email=tuple(r.verified.email),
+                                      name=r.verified.name, points=r.verified.points),
+        subscriber=r.subscriber) for r in body.requests]
+    decisions = policy.evaluate_batch(requests, policy_context(app))
+    rev_rows = []
+    for i, rv in enumerate(body.revocations):
+        reasons = _check_revocation(app, rv.ca, rv.serial, rv.reason)
+        rev_rows.append((body.batch_id, i, rv.ca, rv.serial, rv.reason,
+                         "reject" if reasons else "pending", json.dumps(reasons)))
+    now = format_time(app._time())
+    with app.ledger.transaction() as db:
+        db.execute("INSERT INTO batches VALUES (?,?,?,?,?,?,?,?)",
+                   (body.batch_id, body.ra, body.sequence, rb.digest, created, now, raw,
+                    "imported"))
+        db.executemany("INSERT INTO requests VALUES (?,?,?,?,?,?,?,?,0)", [
+            (body.batch_id, i, r.id, r.ca, r.profile, r.subscriber,
+             "accept" if d.accepted else "reject", _decision_json(d, r.subscriber))
+            for i, (r, d) in enumerate(zip(requests, decisions, strict=True))])
+        db.executemany("INSERT INTO revocation_requests VALUES (?,?,?,?,?,?,?)", rev_rows)
+        db.execute("UPDATE ra_keys SET last_sequence = ? WHERE name = ?", (body.sequence, body.ra))
+    accepted = sum(d.accepted for d in decisions)
+    app._log("batch.imported", {"batch": body.batch_id, "ra": body.ra, "sequence": body.sequence,
+                                "digest": rb.digest, "created": created,
+                                "requests": len(requests), "accepted": accepted,
+                                "rejected": len(requests) - accepted,
+                                "revocations": len(rev_rows)})
+    app.log_many("verdict", [
+        {"batch": body.batch_id, "id": r.id, "ca": r.ca, "profile": r.profile,
+         "verdict": "accept" if d.accepted else "reject",
+         "codes": [str(x.code) for x in d.reasons], "spki_sha256": d.spki_sha256}
+        for r, d in zip(requests, decisions, strict=True)])
+    return ImportResult(body.batch_id, rb.digest, body.ra, body.sequence, accepted,
+                        len(requests) - accepted, len(rev_rows))
+
+
+def _check_revocation(app: Appliance, ca: str, serial: str, reason: str) -> list[dict[str, str]]:
+    try:
+        check_reason(reason)
+    except SignerError as exc:
+        return [{"code": "revocation.reason", "message": str(exc)}]
+    row = app.ledger.certificate(ca, serial)
+    if row is None:
+        return [{"code": "revocation.unknown", "message": f"CA {ca!r} issued no certificate {serial}"}]
+    if row["revoked_at"] is not None:
+        return [{"code": "revocation.duplicate", "message": f"certificate {serial} is already revoked"}]
+    if row["profile"].startswith("ca-"):
+        return [{"code": "revocation.ca", "message": "a CA certificate is revoked only in a key ceremony"}]
+    return []
+
+
+def show_batch(app: Appliance, batch_id: str) -> dict[str, Any]:
+    b = app.ledger.batch(batch_id)
+    if b is None:
+        raise SignerError(f"unknown batch {batch_id!r}")
+    issued = app.ledger.issued_for_batch(batch_id)
+    reqs = []
+    for r in app.ledger.batch_requests(batch_id):
+        d = json.loads(r["decision"])
+        cert = issued.get(r["id"])
+        reqs.append({
+            "id": r["id"], "ca": r["ca"], "profile": r["profile"], "verdict": r["verdict"],
+            "reasons": d["reasons"], "serial": cert["serial"] if cert else None,
+            "names": d["dns_names"] + d["emails"], "key_type": d["key_type"],
+            "needs_approval": d["needs_approval"], "approved": bool(r["approved"]),
+            "subscriber": r["subscriber"],
+        })
+    revs = [{"ca": r["ca"], "serial": r["serial"], "reason": r["reason"], "status": r["status"],
+             "reasons": json.loads(r["reasons"])} for r in app.ledger.batch_revocations(batch_id)]
+    return {"batch": batch_id, "ra": b["ra"], "sequence": b["sequence"], "digest": b["digest"],
+            "state": b["state"], "requests": reqs, "revocations": revs,
+            "rehearsal": app.rehearsal}
+
+
+@dataclass(frozen=True)
+class SignReport:
+    batch: str
+    issued: int
+    already: int
+    awaiting_approval: list[str]
+    revoked: int
+    crls: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"batch": self.batch, "issued": self.issued, "already_issued": self.already,
+                "awaiting_approval": self.awaiting_approval, "revoked": self.revoked,
+                "crls": self.crls}
+
+
+Progress = Callable[[int, int], bool]  # (done, total) -> keep going
+
+
+def sign_batch(app: Appliance, batch_id: str, approve: list[str] | None = None,
+               progress: Progress | None = None) -> SignReport:
+    """Step 3: sign the accepted requests; resumable and idempotent."""
+    b = app.ledger.batch(batch_id)
+    if b is None:
+        raise SignerError(f"unknown batch {batch_id!r}")
+    app.require_airgap()
+    rows = app.ledger.batch_requests(batch_id)
+    by_id = {r["id"]: r for r in rows}
+    for rid in approve or []:
+        r = by_id.get(rid)
+        if r is None:
+            raise SignerError(f"--approve-ca {rid}: no such request in batch {batch_id!r}")
+        if not json.loads(r["decision"])["needs_approval"] or r["verdict"] != "accept":
+            raise SignerError(f"--approve-ca {rid}: not an accepted sub-CA request")
+    for rid in approve or []:
+        if not by_id[rid]["approved"]:
+            with app.ledger.transaction() as db:
+                db.execute("UPDATE requests SET approved = 1 WHERE batch_id = ? AND id = ?",
+                           (batch_id, rid))
+            app._log("approval", {"batch": batch_id, "id": rid,
+                                  "share_indices": app.share_indices})
+    rows = app.ledger.batch_requests(batch_id)
+    issued = app.ledger.issued_for_batch(batch_id)
+    todo, waiting = [], []
+    for r in rows:
+        if r["verdict"] != "accept" or r["id"] in issued:
+            continue
+        d = json.loads(r["decision"])
+        if d["needs_approval"] and not r["approved"]:
+            waiting.append(r["id"])
+            continue
+        todo.append((r, d))
+    app._log("batch.sign", {"batch": batch_id, "to_sign": len(todo),
+                            "already_issued": len(issued), "awaiting_approval": waiting})
+    signer = _Issuer(app, batch_id)
+    done = 0
+    for start in range(0, len(todo), CHUNK):
+        signer.issue_chunk(todo[start:start + CHUNK])
+        done += len(todo[start:start + CHUNK])
+        if progress is not None and not progress(done, len(todo)):
+            app._log("batch.cancelled", {"batch": batch_id, "issued": done})
+            break
+    revoked, crls = _apply_revocations(app, batch_id)
+    state = "signed" if done == len(todo) and not waiting else "partial"
+    with app.ledger.transaction() as db:
+        db.execute("UPDATE batches SET state = ? WHERE id = ?", (state, batch_id))
+    return SignReport(batch_id, done, len(issued), waiting, revoked, crls)
+
+
+class _Issuer:
+    """Issues chunks of certificates with one CA key object per CA."""
+
+    def __init__(self, app: Appliance, batch_id: str) -> None:
+        self.app = app
+        self.batch_id = batch_id
+        self.keys: dict[str, Any] = {}
+        self.certs: dict[str, x509.Certificate] = {}
+
+    def _issuer(self, ca: str) -> tuple[Any, x509.Certificate]:
+        if ca not in self.keys:
+            rec = self.app.ledger.get_ca(ca)
+            if rec is None:
+                raise SignerError(f"CA {ca!r} is gone from the ledger")
+            self.keys[ca] = self.app.ca_key(rec)
+            self.certs[ca] = x509.load_der_x509_certificate(rec.cert_der)
+        return self.keys[ca], self.certs[ca]
+
+    def _builder(self, d: dict[str, Any], serial: int) -> tuple[x509.CertificateBuilder, str]:
+        app = self.app
+        cfg = app.config
+        prof = cfg.profiles[d["profile"]]
+        _, issuer_cert = self._issuer(d["ca"])
+        public = serialization.load_der_public_key(base64.b64decode(d["public_key_der"]))
+        now = app._time()
+        policies = cfg.leaf_policy_oids.get(d["profile"], cfg.leaf_policy_oids.get(prof.kind, ()))
+        if prof.kind == "subca":
+            cn = d["personal_name"] or d["common_name"] or (d["dns_names"] or [d["subscriber"]])[0]
+            subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, cn)])
+            days = min(d["days"], (issuer_cert.not_valid_after_utc - now).days)
+            b = build_sub(subject, public, serial, now, days, issuer_cert, d["ca"],
+                          cfg.crl_base, cfg.aia_base, policies or cfg.ca_policies_oids)
+            return b, "pkix"
+        b = build_leaf(
+            kind=prof.kind, public=public, serial=serial, now=now, days=d["days"],
+            issuer_cert=issuer_cert, issuer_name=d["ca"], crl_base=cfg.crl_base,
+            aia_base=cfg.aia_base, policies=policies, common_name=d["common_name"],
+            personal_name=d["personal_name"], dns_names=tuple(d["dns_names"]),
+            emails=tuple(d["emails"]))
+        return b, lint_kind(prof.kind, d["personal_name"])
+
+    def issue_chunk(self, chunk: list[tuple[Any, dict[str, Any]]]) -> None:
+        app = self.app
+        prepared: list[tuple[Any, dict[str, Any], int, LintedCertificate]] = []
+        used: set[tuple[str, str]] = set()
+        for r, d in chunk:
+            # A key certified for another subscriber since import is refused now too.
+            owner = app.ledger.key_owner(d["spki_sha256"])
+            if owner is not None and owner != d["subscriber"]:
+                app._log("refused", {"batch": self.batch_id, "id": r["id"],
+                                     "code": "key.duplicate"})
+                continue
+            serial = new_serial()
+            while (d["ca"], serial_hex(serial)) in used or app.ledger.serial_used(
+                    d["ca"], serial_hex(serial)):
+                serial = new_serial()
+            used.add((d["ca"], serial_hex(serial)))
+            key, _ = self._issuer(d["ca"])
+            builder, kind = self._builder(d, serial)
+            linted = lint_certificate(builder, key.public_key(), kind, f"request {r['id']}")
+            prepared.append((r, d, serial, linted))
+        # I2: the intent to sign is durable before the token is asked.
+        app.log_many("issue.intent", [
+            {"batch": self.batch_id, "id": r["id"], "ca": d["ca"], "serial": serial_hex(s),
+             "tbs_sha256": hashlib.sha256(lt.tbs).hexdigest()} for r, d, s, lt in prepared])
+        rows, events = [], []
+        for r, d, serial, linted in prepared:
+            key, issuer_cert = self._issuer(d["ca"])
+            cert = sign_certificate(linted, key, f"request {r['id']}")
+            cert.verify_directly_issued_by(issuer_cert)
+            der = cert.public_bytes(serialization.Encoding.DER)
+            sha = hashlib.sha256(der).hexdigest()
+            rows.append((d["ca"], serial_hex(serial), d["profile"], d["subscriber"],
+                         self.batch_id, r["id"], d["spki_sha256"],
+                         cert.not_valid_before_utc.isoformat(), cert.not_valid_after_utc.isoformat(),
+                         der, sha, format_time(app._time())))
+            events.append({"batch": self.batch_id, "id": r["id"], "ca": d["ca"],
+                           "serial": serial_hex(serial), "profile": d["profile"],
+                           "cert_sha256": sha, "spki_sha256": d["spki_sha256"],
+                           "not_after": cert.not_valid_after_utc.isoformat()})
+        app.ledger.add_certificates(rows)
+        app.log_many("cert.issued", events)
+
+
+def _apply_revocations(app: Appliance, batch_id: str) -> tuple[int, list[str]]:
+    from signer.revocation import issue_crl
+
+    pending = [r for r in app.ledger.batch_revocations(batch_id) if r["status"] == "pending"]
+    cas = set()
+    for r in pending:
+        reasons = _check_revocation(app, r["ca"], r["serial"], r["reason"])
+        status = "reject" if reasons else "revoked"
+        if not reasons:
+            app.ledger.revoke(r["ca"], r["serial"], format_time(app._time()), r["reason"])
+            app._log("revoked", {"batch": batch_id, "ca": r["ca"], "serial": r["serial"],
+                                 "reason": r["reason"]})
+            cas.add(r["ca"])
+        with app.ledger.transaction() as db:
+            db.execute("UPDATE revocation_requests SET status = ?, reasons = ? "
+                       "WHERE batch_id = ? AND position = ?",
+                       (status, json.dumps(reasons), batch_id, r["position"]))
+    crls = [f"{ca}#{issue_crl(app, ca, batch_id=batch_id).number}" for ca in sorted(cas)]
+    return sum(1 for r in pending), crls
+
+

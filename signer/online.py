@@ -1,0 +1,181 @@
+"""The online side (RA): RA keys, packing request bundles, verifying and unpacking results.
+
+This module runs on a connected machine and never touches a token. CSR bytes travel
+verbatim: the packer checks only that files exist and are within the size cap; the
+appliance, not the packer, judges them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from signer.errors import SignerError
+from signer.files import check_new_output, fsync_dir, write_new
+from transfer import bundle as tb
+
+MAX_SPEC = 4 * 1024 * 1024
+MAX_CSR = 16 * 1024
+
+
+def keygen(out: Path) -> tuple[Path, Path]:
+    pub_path = out.with_name(out.name + ".pub")
+    check_new_output(out)
+    check_new_output(pub_path)
+    key = ed25519.Ed25519PrivateKey.generate()
+    write_new(out, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                     serialization.NoEncryption()), mode=0o600)
+    write_new(pub_path, key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return out, pub_path
+
+
+def load_private_key(path: Path) -> ed25519.Ed25519PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except FileNotFoundError:
+        raise SignerError(f"{path}: not found") from None
+    except (ValueError, TypeError, OSError) as exc:
+        raise SignerError(f"{path}: not a PEM private key ({exc})") from None
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise SignerError(f"{path}: RA keys are Ed25519")
+    return key
+
+
+def load_public_key(path: Path) -> bytes:
+    """An Ed25519 public key from PEM; returns the 32 raw bytes."""
+    try:
+        data = path.read_bytes()
+        key = serialization.load_pem_public_key(data)
+    except FileNotFoundError:
+        raise SignerError(f"{path}: not found") from None
+    except (ValueError, TypeError, OSError) as exc:
+        raise SignerError(f"{path}: not a PEM public key ({exc})") from None
+    if not isinstance(key, ed25519.Ed25519PublicKey):
+        raise SignerError(f"{path}: expected an Ed25519 public key")
+    return key.public_bytes_raw()
+
+
+def _read_spec(path: Path) -> dict[str, Any]:
+    try:
+        if path.stat().st_size > MAX_SPEC:
+            raise SignerError(f"{path}: larger than {MAX_SPEC} bytes")
+        spec = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SignerError(f"{path}: not found") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SignerError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(spec, dict) or set(spec) - {"requests", "revocations", "batch_id", "ra"}:
+        raise SignerError(f"{path}: expected an object with 'requests' and 'revocations'")
+    return spec
+
+
+def pack(spec_path: Path, ra_key: Path, seq: int, out: Path, *, ra: str | None = None,
+         created: dt.datetime | None = None) -> tuple[str, str]:
+    """Build a signed request bundle from SPEC.json; returns (batch id, digest)."""
+    check_new_output(out)
+    spec = _read_spec(spec_path)
+    key = load_private_key(ra_key)
+    ra_name = ra or spec.get("ra") or ra_key.stem
+    requests = []
+    for i, r in enumerate(spec.get("requests", [])):
+        if not isinstance(r, dict) or not isinstance(r.get("csr"), str):
+            raise SignerError(f"requests[{i}]: needs a 'csr' path")
+        csr_path = (spec_path.parent / r["csr"]).resolve()
+        try:
+            if csr_path.stat().st_size > MAX_CSR:
+                raise SignerError(f"requests[{i}]: {csr_path} is larger than {MAX_CSR} bytes")
+            csr = csr_path.read_bytes()
+        except OSError as exc:
+            raise SignerError(f"requests[{i}]: cannot read {csr_path} ({exc.strerror})") from None
+        item = dict(r)
+        item["csr"] = csr
+        requests.append(item)
+    when = (created or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    batch_id = spec.get("batch_id") or f"{ra_name}-{seq}"
+    body = {"batch_id": batch_id, "ra": ra_name, "sequence": seq, "created": when,
+            "requests": requests, "revocations": spec.get("revocations", [])}
+    raw = tb.encode_request_bundle(body, key.sign, key.public_key().public_bytes_raw())
+    write_new(out, raw)
+    return batch_id, hashlib.sha256(raw).hexdigest()
+
+
+def verify_result(path: Path, trust: Path, out_dir: Path) -> dict[str, Any]:
+    """Verify a result bundle as the online side does, then unpack it into ``out_dir``."""
+    from signer.audit import verify_bundle_proofs
+
+    appliance_key = load_public_key(trust)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SignerError(f"{path}: cannot read ({exc.strerror})") from None
+    res = tb.parse_result_bundle(raw, appliance_key)
+    body = res.body
+    chain = {c.ca: x509.load_pem_x509_certificate(c.certificate.encode()) for c in body.chain}
+    roots = [c for c in chain.values() if c.issuer == c.subject]
+    if not roots:
+        raise SignerError("the result bundle carries no root certificate")
+    for name, cert in chain.items():
+        issuer = next((c for c in chain.values() if c.subject == cert.issuer), None)
+        if issuer is None:
+            raise SignerError(f"chain certificate {name!r} has no issuer in the bundle")
+        try:
+            cert.verify_directly_issued_by(issuer)
+        except (ValueError, TypeError, InvalidSignature):
+            raise SignerError(f"chain certificate {name!r} does not verify") from None
+    files: dict[str, bytes] = {}
+    for o in body.outcomes:
+        if o.status != "issued":
+            continue
+        cert = x509.load_pem_x509_certificate(o.certificate.encode())
+        issuer = next((c for c in chain.values() if c.subject == cert.issuer), None)
+        if issuer is None:
+            raise SignerError(f"certificate for request {o.id!r} has no issuer in the chain")
+        try:
+            cert.verify_directly_issued_by(issuer)
+        except (ValueError, TypeError, InvalidSignature):
+            raise SignerError(f"certificate for request {o.id!r} does not verify") from None
+        if format(cert.serial_number, "x") != o.serial:
+            raise SignerError(f"certificate for request {o.id!r} has another serial")
+        files[f"certs/{o.id}.pem"] = o.certificate.encode()
+    for c in body.crls:
+        crl = x509.load_pem_x509_crl(c.crl.encode())
+        issuer = chain.get(c.ca)
+        if issuer is None or not crl.is_signature_valid(issuer.public_key()):
+            raise SignerError(f"CRL {c.number} of {c.ca!r} does not verify")
+        files[f"crls/{c.ca}-{c.number}.crl"] = c.crl.encode()
+    proofs = verify_bundle_proofs(body, appliance_key)
+    for name, cert in chain.items():
+        files[f"chain/{name}.pem"] = cert.public_bytes(serialization.Encoding.PEM)
+    files["checkpoint"] = body.log.checkpoint.encode()
+    summary = {"batch": body.batch_id, "request_digest": body.request_digest,
+               "issued": sum(o.status == "issued" for o in body.outcomes),
+               "rejected": sum(o.status == "rejected" for o in body.outcomes),
+               "crls": len(body.crls), "proofs_verified": proofs, "rehearsal": body.rehearsal,
+               "outcomes": [{"id": o.id, "status": o.status, "serial": o.serial,
+                             "reasons": [{"code": r.code, "message": r.message} for r in o.reasons]}
+                            for o in body.outcomes]}
+    files["outcomes.json"] = json.dumps(summary, indent=2, sort_keys=True).encode()
+    _write_tree(out_dir, files)
+    return summary
+
+
+def _write_tree(out_dir: Path, files: dict[str, bytes]) -> None:
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise SignerError(f"{out_dir}: not empty; results are never unpacked over other files")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for rel, data in sorted(files.items()):
+        p = out_dir / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        write_new(p, data)
+    fsync_dir(out_dir)
+    os.sync()

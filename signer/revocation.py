@@ -1,0 +1,76 @@
+"""Revocation and CRL issuance (I4) as ceremony steps: validate, log intent, lint, sign, record."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from signer.ceremony import Appliance, format_time
+from signer.crl import CRLResult, build_crl, check_reason, crl_digest
+from signer.errors import SignerError
+from signer.files import check_new_output, write_new
+from signer.lint import lint_crl, sign_crl
+
+
+def revoke(app: Appliance, ca: str, serial: str, reason: str) -> None:
+    check_reason(reason)
+    serial = serial.lower().removeprefix("0x")
+    if app.ledger.get_ca(ca) is None:
+        raise SignerError(f"unknown CA {ca!r}")
+    row = app.ledger.certificate(ca, serial)
+    if row is None:
+        raise SignerError(f"CA {ca!r} issued no certificate with serial {serial}")
+    if row["profile"].startswith("ca-"):
+        raise SignerError("CA certificates are not revoked with `revoke`")
+    app.ledger.revoke(ca, serial, format_time(app._time()), reason)
+    app._log("revoked", {"ca": ca, "serial": serial, "reason": reason})
+
+
+def issue_crl(app: Appliance, ca: str, *, batch_id: str | None = None,
+              out: Path | None = None) -> CRLResult:
+    """Issue CA ``ca``'s next CRL from the ledger; kept in HOME/crls and optionally at ``out``."""
+    rec = app.ledger.get_ca(ca)
+    if rec is None:
+        raise SignerError(f"unknown CA {ca!r}")
+    if out is not None:
+        check_new_output(out)
+    app.require_airgap()
+    now = app._time()
+    cfg = app.config
+    days = cfg.root_crl_days if rec.kind == "root" else cfg.ca_policy(ca).crl_days
+    issuer_cert = x509.load_der_x509_certificate(rec.cert_der)
+    next_update = min(now + dt.timedelta(days=days), issuer_cert.not_valid_after_utc)
+    if not now < next_update or now < issuer_cert.not_valid_before_utc:
+        raise SignerError(f"CA {ca!r} is not valid at {format_time(now)} (I4)")
+    warning = None
+    if cfg.next_ceremony is not None and next_update.date() < cfg.next_ceremony:
+        warning = (f"nextUpdate {next_update:%Y-%m-%d} ends before the next planned ceremony "
+                   f"({cfg.next_ceremony}): relying parties will see an expired CRL")
+    number = app.ledger.last_crl_number(ca) + 1
+    entries = app.ledger.revoked_unexpired(ca, now.isoformat())
+    builder = build_crl(issuer_cert, number, now, next_update, entries)
+    key = app.ca_key(rec)
+    stored = app.paths.crls / f"{ca}-{number}.crl"
+    check_new_output(stored)
+    app._log("crl.intent", {"ca": ca, "number": number, "entries": len(entries),
+                            "this_update": format_time(now), "next_update": format_time(next_update)})
+    linted = lint_crl(builder, key.public_key(), f"CRL {number} of {ca!r}")
+    crl = sign_crl(linted, key, f"CRL {number} of {ca!r}")
+    if not crl.is_signature_valid(issuer_cert.public_key()):  # I5, against the certificate
+        raise SignerError(f"CRL {number} of {ca!r} does not verify against the CA certificate")
+    der = crl.public_bytes(serialization.Encoding.DER)
+    sha = crl_digest(crl)
+    app.ledger.add_crl(ca, number, format_time(now), format_time(next_update), der, sha, batch_id)
+    app._log("crl.issued", {"ca": ca, "number": number, "crl_sha256": sha, "entries": len(entries),
+                            "this_update": format_time(now),
+                            "next_update": format_time(next_update), "batch": batch_id,
+                            "warning": warning})
+    pem = crl.public_bytes(serialization.Encoding.PEM)
+    write_new(stored, pem)
+    if out is not None:
+        write_new(out, pem)
+    return CRLResult(ca, number, format_time(now), format_time(next_update), len(entries), pem,
+                     sha, str(stored), warning)
