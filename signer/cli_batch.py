@@ -197,7 +197,7 @@ def cmd_crl(args: argparse.Namespace) -> None:
     cli.emit(args, {"ca": res.ca, "number": res.number, "this_update": res.this_update,
                     "next_update": res.next_update, "entries": res.entries, "path": res.path,
                     "sha256": res.sha256, "warning": res.warning},
-             f"CRL {res.number} of {res.ca}: {res.entries} entries, next update {res.next_update}, "
+             f"CRL {res.number} of {res.ca}: {res.entries} revoked {'entry' if res.entries == 1 else 'entries'}, next update {res.next_update}, "
              f"kept in {res.path}" + (f", written to {args.out}" if args.out else ""))
 
 
