@@ -22,23 +22,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from signer import policy
 from signer.ceremony import Appliance, format_time
 from signer.crl import check_reason
 from signer.errors import SignerError
-from signer.lint import LintedCertificate, lint_certificate, sign_certificate
-from signer.profiles import (
-    build_leaf,
-    build_sub,
-    lint_kind,
-    new_serial,
-    serial_hex,
-)
+from signer.issuance import Issued, Job, issue_one
+from signer.profiles import new_serial, serial_hex
 from transfer import bundle as tb
 
 CHUNK = 64
+WORKER_THRESHOLD = 2 * CHUNK  # below this, starting worker processes costs more than it saves
 
 
 @dataclass(frozen=True)
@@ -240,14 +234,20 @@ def sign_batch(app: Appliance, batch_id: str, approve: list[str] | None = None,
         todo.append((r, d))
     app._log("batch.sign", {"batch": batch_id, "to_sign": len(todo),
                             "already_issued": len(issued), "awaiting_approval": waiting})
-    signer = _Issuer(app, batch_id)
+    workers = app.signing_workers() if len(todo) >= WORKER_THRESHOLD else 0
+    signer = _Issuer(app, batch_id, workers)
     done = 0
-    for start in range(0, len(todo), CHUNK):
-        signer.issue_chunk(todo[start:start + CHUNK])
-        done += len(todo[start:start + CHUNK])
-        if progress is not None and not progress(done, len(todo)):
-            app._log("batch.cancelled", {"batch": batch_id, "issued": done})
-            break
+    try:
+        for start in range(0, len(todo), CHUNK):
+            signer.submit(todo[start:start + CHUNK])
+            done += len(todo[start:start + CHUNK])
+            if progress is not None and not progress(done, len(todo)):
+                signer.drain()
+                app._log("batch.cancelled", {"batch": batch_id, "submitted": done})
+                break
+        signer.drain()
+    finally:
+        signer.close()
     revoked, crls = _apply_revocations(app, batch_id)
     state = "signed" if done == len(todo) and not waiting else "partial"
     with app.ledger.transaction() as db:
@@ -256,49 +256,41 @@ def sign_batch(app: Appliance, batch_id: str, approve: list[str] | None = None,
 
 
 class _Issuer:
-    """Issues chunks of certificates with one CA key object per CA."""
+    """Issues chunks of certificates, in this process or in signing worker processes.
 
-    def __init__(self, app: Appliance, batch_id: str) -> None:
+    The ceremony process chooses serials, logs each chunk's intents (I2), hands the chunk
+    out, and records what comes back in the ledger and the log. With workers, the next chunk
+    is logged and handed out while the previous one is being signed.
+    """
+
+    def __init__(self, app: Appliance, batch_id: str, workers: int) -> None:
         self.app = app
         self.batch_id = batch_id
-        self.keys: dict[str, Any] = {}
-        self.certs: dict[str, x509.Certificate] = {}
+        self.cas: dict[str, tuple[Any, x509.Certificate]] = {}
+        self.pool = None
+        if workers > 1:
+            from signer.workers import WorkerPool
 
-    def _issuer(self, ca: str) -> tuple[Any, x509.Certificate]:
-        if ca not in self.keys:
+            module, label, pin = app.worker_credentials()
+            self.pool = WorkerPool(workers, module, label, pin, app.paths.config)
+        self.in_flight: list[tuple[list[tuple[Any, dict[str, Any], Job]], list[Any]]] = []
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+
+    def _ca(self, ca: str) -> tuple[Any, x509.Certificate]:
+        if ca not in self.cas:
             rec = self.app.ledger.get_ca(ca)
             if rec is None:
                 raise SignerError(f"CA {ca!r} is gone from the ledger")
-            self.keys[ca] = self.app.ca_key(rec)
-            self.certs[ca] = x509.load_der_x509_certificate(rec.cert_der)
-        return self.keys[ca], self.certs[ca]
+            key = self.app.ca_key(rec) if self.pool is None else rec
+            self.cas[ca] = (key, x509.load_der_x509_certificate(rec.cert_der))
+        return self.cas[ca]
 
-    def _builder(self, d: dict[str, Any], serial: int) -> tuple[x509.CertificateBuilder, str]:
+    def _prepare(self, chunk: list[tuple[Any, dict[str, Any]]]) -> list[tuple[Any, dict[str, Any], Job]]:
         app = self.app
-        cfg = app.config
-        prof = cfg.profiles[d["profile"]]
-        _, issuer_cert = self._issuer(d["ca"])
-        public = serialization.load_der_public_key(base64.b64decode(d["public_key_der"]))
-        now = app._time()
-        policies = cfg.leaf_policy_oids.get(d["profile"], cfg.leaf_policy_oids.get(prof.kind, ()))
-        if prof.kind == "subca":
-            cn = d["personal_name"] or d["common_name"] or (d["dns_names"] or [d["subscriber"]])[0]
-            subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, cn)])
-            days = min(d["days"], (issuer_cert.not_valid_after_utc - now).days)
-            b = build_sub(subject, public, serial, now, days, issuer_cert, d["ca"],
-                          cfg.crl_base, cfg.aia_base, policies or cfg.ca_policies_oids)
-            return b, "pkix"
-        b = build_leaf(
-            kind=prof.kind, public=public, serial=serial, now=now, days=d["days"],
-            issuer_cert=issuer_cert, issuer_name=d["ca"], crl_base=cfg.crl_base,
-            aia_base=cfg.aia_base, policies=policies, common_name=d["common_name"],
-            personal_name=d["personal_name"], dns_names=tuple(d["dns_names"]),
-            emails=tuple(d["emails"]))
-        return b, lint_kind(prof.kind, d["personal_name"])
-
-    def issue_chunk(self, chunk: list[tuple[Any, dict[str, Any]]]) -> None:
-        app = self.app
-        prepared: list[tuple[Any, dict[str, Any], int, LintedCertificate]] = []
+        prepared = []
         used: set[tuple[str, str]] = set()
         for r, d in chunk:
             # A key certified for another subscriber since import is refused now too.
@@ -312,28 +304,74 @@ class _Issuer:
                     d["ca"], serial_hex(serial)):
                 serial = new_serial()
             used.add((d["ca"], serial_hex(serial)))
-            key, _ = self._issuer(d["ca"])
-            builder, kind = self._builder(d, serial)
-            linted = lint_certificate(builder, key.public_key(), kind, f"request {r['id']}")
-            prepared.append((r, d, serial, linted))
+            self._ca(d["ca"])
+            prepared.append((r, d, Job(r["id"], d, serial)))
         # I2: the intent to sign is durable before the token is asked.
         app.log_many("issue.intent", [
-            {"batch": self.batch_id, "id": r["id"], "ca": d["ca"], "serial": serial_hex(s),
-             "tbs_sha256": hashlib.sha256(lt.tbs).hexdigest()} for r, d, s, lt in prepared])
+            {"batch": self.batch_id, "id": r["id"], "ca": d["ca"], "serial": serial_hex(j.serial)}
+            for r, d, j in prepared])
+        return prepared
+
+    def submit(self, chunk: list[tuple[Any, dict[str, Any]]]) -> None:
+        """Log a chunk's intents and start signing it; record the oldest chunk if two are out."""
+        prepared = self._prepare(chunk)
+        if self.pool is None:
+            now = self.app._time()
+            issued = [issue_one(self.app.config, j, *self._ca(d["ca"]), now) for _, d, j in prepared]
+            self._record(prepared, issued)
+            return
+        futures = []
+        by_ca: dict[str, list[Job]] = {}
+        for _, d, j in prepared:
+            by_ca.setdefault(d["ca"], []).append(j)
+        for ca, jobs in by_ca.items():
+            rec, _ = self._ca(ca)
+            step = max(1, -(-len(jobs) // self.pool.n))
+            for i in range(0, len(jobs), step):
+                futures.append(self.pool.submit(ca, rec.key_label, rec.cert_der, rec.spki_sha256,
+                                                jobs[i:i + step], self.app._time()))
+        self.in_flight.append((prepared, futures))
+        if len(self.in_flight) > 1:
+            self._collect_oldest()
+
+    def drain(self) -> None:
+        while self.in_flight:
+            self._collect_oldest()
+
+    def _collect_oldest(self) -> None:
+        prepared, futures = self.in_flight.pop(0)
+        issued: list[Issued] = []
+        error: BaseException | None = None
+        for f in futures:
+            try:
+                issued.extend(f.result())
+            except BaseException as exc:  # recorded below; re-raised after what did succeed
+                error = error or exc
+        done = {i.request_id for i in issued}
+        self._record([p for p in prepared if p[2].request_id in done], issued)
+        if error is not None:
+            self.in_flight.clear()
+            raise error
+
+    def _record(self, prepared: list[tuple[Any, dict[str, Any], Job]], issued: list[Issued]) -> None:
+        app = self.app
+        by_id = {i.request_id: i for i in issued}
         rows, events = [], []
-        for r, d, serial, linted in prepared:
-            key, issuer_cert = self._issuer(d["ca"])
-            cert = sign_certificate(linted, key, f"request {r['id']}")
-            cert.verify_directly_issued_by(issuer_cert)
-            der = cert.public_bytes(serialization.Encoding.DER)
-            sha = hashlib.sha256(der).hexdigest()
-            rows.append((d["ca"], serial_hex(serial), d["profile"], d["subscriber"],
+        for r, d, job in prepared:
+            out = by_id[job.request_id]
+            cert = x509.load_der_x509_certificate(out.der)
+            _, issuer_cert = self._ca(d["ca"])
+            if cert.serial_number != job.serial or cert.issuer != issuer_cert.subject:
+                raise SignerError(f"request {r['id']}: the signed certificate is not the one prepared")
+            sha = hashlib.sha256(out.der).hexdigest()
+            rows.append((d["ca"], serial_hex(job.serial), d["profile"], d["subscriber"],
                          self.batch_id, r["id"], d["spki_sha256"],
                          cert.not_valid_before_utc.isoformat(), cert.not_valid_after_utc.isoformat(),
-                         der, sha, format_time(app._time())))
+                         out.der, sha, format_time(app._time())))
             events.append({"batch": self.batch_id, "id": r["id"], "ca": d["ca"],
-                           "serial": serial_hex(serial), "profile": d["profile"],
-                           "cert_sha256": sha, "spki_sha256": d["spki_sha256"],
+                           "serial": serial_hex(job.serial), "profile": d["profile"],
+                           "cert_sha256": sha, "tbs_sha256": out.tbs_sha256,
+                           "spki_sha256": d["spki_sha256"],
                            "not_after": cert.not_valid_after_utc.isoformat()})
         app.ledger.add_certificates(rows)
         app.log_many("cert.issued", events)

@@ -240,8 +240,12 @@ class Appliance:
         else:
             if creds.shares:
                 raise SignerError("this token is unlocked by a PIN, not by shares")
-            token.login(_obtain_pin(creds, f"user PIN of token {self.config.token_label!r}"))
+            pin = _obtain_pin(creds, f"user PIN of token {self.config.token_label!r}")
+            token.login(pin)
         creds.wipe()
+        # Kept in memory for this session only, for signing worker processes (I10: never
+        # written, logged or shown); dropped at close().
+        self._session_pin: str | None = pin
         self.token = token
         self._check_log_key()
         self._open_session(at)
@@ -285,6 +289,7 @@ class Appliance:
             note = self.checkpoint()
             self.token.close()
         self.token = None
+        self._session_pin = None
         self.ledger.close()
         return note
 
@@ -299,6 +304,22 @@ class Appliance:
         """The last checkpoint signed before this session: the previous ceremony's."""
         earlier = [c for c in self.log.checkpoints() if c[0] < self.session_start]
         return earlier[-1] if earlier else None
+
+    def signing_workers(self) -> int:
+        """How many signing processes to use: ``SIGNER_WORKERS`` or one per core."""
+        value = os.environ.get("SIGNER_WORKERS")
+        if value is not None:
+            if not value.isdigit():
+                raise SignerError("SIGNER_WORKERS must be a whole number")
+            return int(value)
+        return os.cpu_count() or 1
+
+    def worker_credentials(self) -> tuple[str, str, str]:
+        """(module, token label, PIN) for signing worker processes of this session."""
+        pin = getattr(self, "_session_pin", None)
+        if pin is None:
+            raise SignerError("not logged in to the token")
+        return self.config.module, self.config.token_label, pin
 
     def token_key(self, label: str) -> TokenKey:
         return self._token().signing_key(label)

@@ -192,3 +192,27 @@ def test_revocation_and_crl(online, copy_home, hierarchy, tmp_path):
     r = run_signer("revoke", "class1", serial, "--reason", "keyCompromise", *pin, "--at", LATER,
                    home=copy_home, check=False)
     assert "already revoked" in r.stderr
+
+
+def test_parallel_signing_workers(online, copy_home, hierarchy, tmp_path, monkeypatch):
+    """Above the worker threshold, worker processes sign with their own sessions."""
+    from signer.batch import WORKER_THRESHOLD
+
+    n = WORKER_THRESHOLD + 12
+    reqs = []
+    for i in range(n):
+        make_csr(online / f"w{i}.csr", dns=[f"w{i}.example.org"])
+        reqs.append({"id": f"w{i}", "ca": "class1", "profile": "server", "csr": f"w{i}.csr",
+                     "subscriber": f"s{i}", "verified": facts(dns=[f"w{i}.example.org"])})
+    pin = ("--pin-file", hierarchy.pin_file, "--at", LATER)
+    run_signer("batch", "import", pack(online, 1, reqs), *pin, home=copy_home, check=True)
+    monkeypatch.setenv("SIGNER_WORKERS", "2")
+    r = json.loads(run_signer("batch", "sign", "ra1-1", "--json", *pin, home=copy_home,
+                              check=True).stdout)
+    assert r["issued"] == n
+    shown = json.loads(run_signer("batch", "show", "ra1-1", "--json", home=copy_home).stdout)
+    serials = [q["serial"] for q in shown["requests"]]
+    assert all(serials) and len(set(serials)) == n
+    run_signer("audit", "verify", home=copy_home, check=True)
+    pin_text = hierarchy.pin_file.read_text()
+    assert pin_text not in (copy_home / "log" / "ceremony.jsonl").read_text()  # I10
