@@ -14,6 +14,27 @@ from signer.errors import SignerError
 from signer.files import check_new_output, write_new
 from signer.lint import lint_crl, sign_crl
 
+FULL_LINT_MAX = 10_000  # above this many entries, pkilint judges a sample (see lint_crl)
+
+
+def check_entries(entries: list[tuple[str, str, str]], this_update: str) -> None:
+    """Linear-time checks of every CRL entry (RFC 5280 §5.3, I4) before building."""
+    seen: set[str] = set()
+    for serial, when, reason in entries:
+        if not serial or len(serial) > 40 or serial.startswith("0") or serial in seen:
+            raise SignerError(f"CRL entry {serial!r}: serial is empty, too long, padded or repeated")
+        seen.add(serial)
+        if when[:19] > this_update[:19].replace("Z", ""):
+            raise SignerError(f"CRL entry {serial}: revoked after thisUpdate")
+        check_reason(reason)
+
+
+def _sample(entries: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    by_reason: dict[str, tuple[str, str, str]] = {}
+    for e in entries:
+        by_reason.setdefault(e[2], e)
+    return list({e[0]: e for e in [*entries[:500], *entries[-500:], *by_reason.values()]}.values())
+
 
 def revoke(app: Appliance, ca: str, serial: str, reason: str) -> None:
     check_reason(reason)
@@ -51,13 +72,17 @@ def issue_crl(app: Appliance, ca: str, *, batch_id: str | None = None,
                    f"({cfg.next_ceremony}): relying parties will see an expired CRL")
     number = app.ledger.last_crl_number(ca) + 1
     entries = app.ledger.revoked_unexpired(ca, now.isoformat())
+    check_entries(entries, now.isoformat())
     builder = build_crl(issuer_cert, number, now, next_update, entries)
+    sample = None
+    if len(entries) > FULL_LINT_MAX:
+        sample = build_crl(issuer_cert, number, now, next_update, _sample(entries))
     key = app.ca_key(rec)
     stored = app.paths.crls / f"{ca}-{number}.crl"
     check_new_output(stored)
     app._log("crl.intent", {"ca": ca, "number": number, "entries": len(entries),
                             "this_update": format_time(now), "next_update": format_time(next_update)})
-    linted = lint_crl(builder, key.public_key(), f"CRL {number} of {ca!r}")
+    linted = lint_crl(builder, key.public_key(), f"CRL {number} of {ca!r}", sample)
     crl = sign_crl(linted, key, f"CRL {number} of {ca!r}")
     if not crl.is_signature_valid(issuer_cert.public_key()):  # I5, against the certificate
         raise SignerError(f"CRL {number} of {ca!r} does not verify against the CA certificate")
