@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULE = next((p for p in ("/usr/lib/softhsm/libsofthsm2.so",
-                           "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so") if Path(p).exists()))
+MODULE = next(p for p in ("/usr/lib/softhsm/libsofthsm2.so",
+                           "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so") if Path(p).exists())
 AT = "2026-11-29T10:00:00Z"
 LATER = "2026-11-29T11:00:00Z"
 
