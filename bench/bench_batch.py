@@ -196,7 +196,9 @@ def openssl_gencrl(conf: Path, keyargs: list[str], cert: Path, n: int) -> tuple[
     d = conf.parent
     with open(d / "index.txt", "w") as f:
         for i in range(n):
-            f.write(f"R\t270601000000Z\t261102000000Z,keyCompromise\t{format((1 << 80) + i, 'X')}"
+            serial = format((1 << 80) + i, "X")
+            serial = "0" * (len(serial) % 2) + serial  # openssl wants whole octets
+            f.write(f"R\t270601000000Z\t261102000000Z,keyCompromise\t{serial}"
                     f"\tunknown\t/CN=seed{i}\n")
     (d / "crlnumber").write_text("01\n")
     env = {**os.environ, "OPENSSL_CONF": str(conf)}
@@ -218,7 +220,7 @@ def profile_breakdown(home: Path, pin: str, work: Path, csrs: list[Path], seq: i
     bundle = make_bundle(work, home, work / "token" / "user.pin", csrs, seq)
     os.environ["SIGNER_WORKERS"] = "1"
     app = Appliance(home)
-    app.login(Credentials(pin=pin), parse_time(LATER))
+    app.login(Credentials(pin=pin), parse_time("2026-11-29T13:00:00Z"))
     prof = cProfile.Profile()
     prof.enable()
     res = batch.import_batch(app, bundle.read_bytes())
