@@ -1,0 +1,265 @@
+"""The ceremony TUI driven by real key presses, against a real SoftHSM token and home.
+
+Each test reads like a ceremony step: the operator confirms the clock, custodians unlock,
+the bundle is imported and its digest read out, the batch reviewed, signed, exported, a CRL
+issued and the log verified. No sleeps: workers are awaited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from textual.widgets import DataTable
+
+from signer.ceremony import Appliance, Credentials, parse_time
+from signer.tui.app import CeremonyApp
+from signer.tui.batch_screens import (
+    CrlScreen,
+    ExportScreen,
+    ImportScreen,
+    ReviewScreen,
+    SignScreen,
+)
+from signer.tui.screens import ClockScreen, LogScreen, OverviewScreen, UnlockScreen
+from signer.tui.widgets import ErrorLine
+from tests.cli.test_batch import facts, pack
+from tests.conftest import AT, run_signer
+from tests.tui.conftest import (
+    LATER,
+    paste_text,
+    replace_input,
+    settle,
+    text_of,
+    type_text,
+)
+
+REQUESTS = [
+    {"id": "good", "ca": "class1", "profile": "server", "csr": "good.csr", "subscriber": "m1",
+     "verified": facts(dns=["www.example.org", "example.org"], points=10)},
+    {"id": "mail", "ca": "class1", "profile": "email", "csr": "mail.csr", "subscriber": "m3",
+     "verified": facts(email=["bob@example.net"])},
+    {"id": "unverified", "ca": "class1", "profile": "server", "csr": "unverified.csr",
+     "subscriber": "m4", "verified": facts(dns=["www.example.org"], points=10)},
+    {"id": "garbage", "ca": "class1", "profile": "server", "csr": "garbage.csr",
+     "subscriber": "m6", "verified": facts(dns=["x.example.org"])},
+]
+
+
+def run(coro) -> None:
+    asyncio.run(coro)
+
+
+def error_text(pilot) -> str:
+    return str(pilot.app.screen.query_one(ErrorLine).content)
+
+
+async def started(pilot) -> None:
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, OverviewScreen)
+
+
+async def unlock_with_pin(pilot, pin: str, at: str = LATER) -> None:
+    await pilot.press("u")
+    assert isinstance(pilot.app.screen, ClockScreen)
+    await replace_input(pilot, at)
+    await pilot.press("enter")
+    assert isinstance(pilot.app.screen, UnlockScreen)
+    await type_text(pilot, pin)
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+async def import_bundle(pilot, bundle: Path) -> None:
+    await pilot.press("i")
+    assert isinstance(pilot.app.screen, ImportScreen)
+    pilot.app.screen.query_one("#path").focus()
+    await paste_text(pilot, str(bundle))
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+def test_overview_shows_cas_rehearsal_and_checkpoint(copy_home):
+    async def scenario():
+        app = CeremonyApp(copy_home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await started(pilot)
+            assert "REHEARSAL" in str(pilot.app.screen.query_one("Banner").content)
+            cas = text_of(pilot, "#ov-cas")
+            for name in ("root", "class1", "class3"):
+                assert name in cas
+            log = text_of(pilot, "#ov-log")
+            assert "root" in log and "words" in log
+            assert "locked" in text_of(pilot, "#ov-token")
+            assert "press c to confirm" in text_of(pilot, "#ov-clock")
+            # Every flow screen carries the banner too.
+            await pilot.press("l")
+            await settle(pilot)
+            assert "REHEARSAL" in str(pilot.app.screen.query_one("Banner").content)
+    run(scenario())
+
+
+def test_wrong_pin_is_one_line_and_right_pin_unlocks(copy_home, hierarchy):
+    async def scenario():
+        app = CeremonyApp(copy_home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await started(pilot)
+            await unlock_with_pin(pilot, "000000")
+            assert isinstance(pilot.app.screen, UnlockScreen)
+            err = error_text(pilot)
+            assert "wrong PIN" in err and "Traceback" not in err and "000000" not in err
+            assert pilot.app.screen.query_one("#secret").value == ""  # I10: not kept
+            await type_text(pilot, hierarchy.pin_file.read_text().strip())
+            await pilot.press("enter")
+            await settle(pilot)
+            assert isinstance(pilot.app.screen, OverviewScreen)
+            assert "unlocked" in text_of(pilot, "#ov-token")
+            assert "2026-11-29T11:00:00Z" in text_of(pilot, "#ov-clock")
+        log = (copy_home / "log" / "ceremony.jsonl").read_text()
+        assert hierarchy.pin_file.read_text().strip() not in log
+        assert log.rstrip().splitlines()[-1].count('"checkpoint"')  # closed with a checkpoint
+    run(scenario())
+
+
+def test_import_and_review_with_refused_filter(ra_home):
+    bundle = pack(ra_home.online, 1, REQUESTS)
+
+    async def scenario():
+        app = CeremonyApp(ra_home.home)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await started(pilot)
+            await unlock_with_pin(pilot, ra_home.pin)
+            await import_bundle(pilot, bundle)
+            result = text_of(pilot, "#import-result")
+            digest = json.loads(run_signer("batch", "list", "--json",
+                                           home=ra_home.home).stdout)["batches"][0]["digest"]
+            from signer.tui.jobs import words8
+
+            assert words8(digest) in result
+            assert digest.upper()[:4] in result and "2 accepted, 2 refused" in result
+            await pilot.press("ctrl+r")
+            await settle(pilot)
+            screen = pilot.app.screen
+            assert isinstance(screen, ReviewScreen)
+            table = screen.query_one(DataTable)
+            assert table.row_count == 4
+            verdicts = {table.get_row_at(i)[0]: table.get_row_at(i)[4] for i in range(4)}
+            assert verdicts == {"good": "accept", "mail": "accept", "unverified": "REFUSED",
+                                "garbage": "REFUSED"}
+            await pilot.press("f")
+            assert table.row_count == 2
+            assert "showing refused only" in text_of(pilot, "#counts")
+            assert "name.unverified" in text_of(pilot, "#detail")
+            await pilot.press("down")
+            assert "csr.parse" in text_of(pilot, "#detail")
+            await pilot.press("f")
+            assert table.row_count == 4
+    run(scenario())
+
+
+def test_sign_export_and_log_verification(ra_home, tmp_path):
+    bundle = pack(ra_home.online, 1, REQUESTS)
+    out = tmp_path / "stick"
+    out.mkdir()
+
+    async def scenario():
+        app = CeremonyApp(ra_home.home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await started(pilot)
+            await unlock_with_pin(pilot, ra_home.pin)
+            await import_bundle(pilot, bundle)
+            await pilot.press("escape", "s")
+            assert isinstance(pilot.app.screen, SignScreen)
+            await pilot.press("enter")
+            await settle(pilot)
+            assert "2 issued now" in text_of(pilot, "#sign-result")
+            assert "2 of 2" in text_of(pilot, "#sign-rate")
+            await pilot.press("ctrl+e")
+            assert isinstance(pilot.app.screen, ExportScreen)
+            await pilot.press("home", "ctrl+k")
+            await paste_text(pilot, str(out))
+            await pilot.press("enter")
+            await settle(pilot)
+            assert "read it back: identical" in text_of(pilot, "#export-result"), error_text(pilot)
+            await pilot.press("ctrl+o")
+            await settle(pilot)
+            assert "frame 1 of" in text_of(pilot, "#qr-caption")
+            await pilot.press("right")
+            assert "frame 2 of" in text_of(pilot, "#qr-caption")
+            await pilot.press("escape", "escape", "l")
+            assert isinstance(pilot.app.screen, LogScreen)
+            await settle(pilot)
+            assert pilot.app.screen.query_one(DataTable).row_count > 10
+            await pilot.press("v")
+            await settle(pilot)
+            assert "RESULT: OK" in text_of(pilot, "#audit")
+        shown = json.loads(run_signer("batch", "show", "ra1-1", "--json",
+                                      home=ra_home.home).stdout)
+        serials = {r["id"]: r["serial"] for r in shown["requests"]}
+        assert serials["good"] and serials["mail"] and not serials["garbage"]
+        assert (out / "ra1-1.res").exists()
+    run(scenario())
+
+
+def test_crl_issue_shows_next_update(copy_home, hierarchy):
+    async def scenario():
+        app = CeremonyApp(copy_home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await started(pilot)
+            await pilot.press("k")
+            assert isinstance(pilot.app.screen, CrlScreen)
+            await pilot.press("down", "enter")  # class1, while still locked: refused
+            assert "locked" in error_text(pilot)
+            await pilot.press("escape")
+            await unlock_with_pin(pilot, hierarchy.pin_file.read_text().strip())
+            await pilot.press("k", "down", "enter")
+            await settle(pilot)
+            result = text_of(pilot, "#crl-result")
+            assert "CRL 1 of class1" in result and "nextUpdate 2026-" in result
+        assert (copy_home / "crls" / "class1-1.crl").exists()
+    run(scenario())
+
+
+def test_unlock_with_custodian_shares(token_env, tmp_path):
+    # `init --quorum` re-keys the token PIN. SoftHSM reads a token's PIN once per process,
+    # so a re-key done by a subprocess is invisible here: run the same service in-process.
+    pin = token_env.new_token("tuiquorum")
+    home, shares = tmp_path / "qhome", tmp_path / "shares"
+    Appliance.init(home, module=token_env.module, token_label="tuiquorum",
+                   creds=Credentials(pin=pin.read_text()), rehearsal=True, quorum_spec="2/3",
+                   shares_out=shares, at=parse_time(AT))
+    one, two = (p.read_text().strip() for p in sorted(shares.iterdir())[:2])
+
+    async def scenario():
+        app = CeremonyApp(home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await started(pilot)
+            await pilot.press("u")
+            await replace_input(pilot, LATER)
+            await pilot.press("enter")
+            screen = pilot.app.screen
+            assert isinstance(screen, UnlockScreen)
+            assert "0 of 2 shares" in str(screen.query_one("#unlock-progress").content)
+            await type_text(pilot, "not a share at all")
+            await pilot.press("enter")
+            assert "not a valid SLIP-39 share" in error_text(pilot)
+            for _ in range(2):  # the same custodian twice
+                await paste_text(pilot, one)
+                await pilot.press("enter")
+            await settle(pilot)
+            assert isinstance(pilot.app.screen, UnlockScreen)
+            assert "given twice" in error_text(pilot)
+            assert one.split()[0] not in error_text(pilot)  # I10
+            await paste_text(pilot, one)
+            await pilot.press("enter")
+            assert "1 of 2 shares" in str(screen.query_one("#unlock-progress").content)
+            await paste_text(pilot, two)
+            await pilot.press("enter")
+            await settle(pilot)
+            assert isinstance(pilot.app.screen, OverviewScreen), error_text(pilot)
+            token = text_of(pilot, "#ov-token")
+            assert "unlocked" in token and "shares 1, 2 took part" in token
+        log = (home / "log" / "ceremony.jsonl").read_text()
+        assert '"share_indices":[1,2]' in log and one.split()[3] not in log
+    run(scenario())
