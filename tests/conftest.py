@@ -25,7 +25,7 @@ MODULE = next(
     "/usr/lib/softhsm/libsofthsm2.so",
 )
 AT = "2026-11-29T10:00:00Z"
-PRECREATED = ("hsmtest", "imported", "wrongpin", "hier", "svc")
+PRECREATED = ("hsmtest", "imported", "wrongpin", "hier", "svc", "tuiquorum")
 
 
 @dataclass(frozen=True)
