@@ -114,6 +114,22 @@ if "$V/signer" audit verify --help >/dev/null 2>&1; then
   run "${S[@]}" audit verify --bundle "$O/result-1.res"
 fi
 
+step "11. A second batch, imported and waiting for the custodians' review in the TUI"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$O/r6-server.key" -subj "/CN=wiki.example.org" -addext "subjectAltName=DNS:wiki.example.org" -out "$O/r6-server.csr" 2>/dev/null
+openssl req -new -newkey rsa:2048 -nodes -keyout "$O/r7-email.key" -subj "/CN=Carol Example" -addext "subjectAltName=email:carol@example.net" -out "$O/r7-email.csr" 2>/dev/null
+cat > "$O/spec-2.json" <<JSON
+{"ra": "ra1", "requests": [
+ {"id": "r6-server", "ca": "class1", "profile": "server", "csr": "r6-server.csr", "subscriber": "member-1010",
+  "verified": {"dns": ["wiki.example.org"], "email": [], "name": null, "points": 35}},
+ {"id": "r7-email", "ca": "class3", "profile": "email", "csr": "r7-email.csr", "subscriber": "member-1011",
+  "verified": {"dns": [], "email": ["carol@example.net"], "name": "Carol Example", "points": 150}},
+ {"id": "h8-unverified", "ca": "class1", "profile": "server", "csr": "h2-unverified.csr", "subscriber": "member-1012",
+  "verified": {"dns": ["www.example.org"], "email": [], "name": null, "points": 10}}
+], "revocations": []}
+JSON
+run "${S[@]}" request pack "$O/spec-2.json" --ra-key "$O/ra.key" --seq 2 --out "$O/batch-2.req"
+run "${S[@]}" batch import "$O/batch-2.req" "${AUTH[@]}"
+
 step "Made in ./demo"
 cat <<TXT
   demo/home            the appliance's home: signer.toml, ledger.sqlite, log/ceremony.jsonl, certs/, crls/
@@ -122,4 +138,10 @@ cat <<TXT
 Verify it yourself:
   openssl verify -CAfile demo/home/certs/root.pem demo/home/certs/class1.pem demo/home/certs/class3.pem
   SOFTHSM2_CONF=demo/token/softhsm2.conf .venv/bin/signer --home demo/home key list --share demo/shares/share-2-of-3.txt --share demo/shares/share-3-of-3.txt
+The ceremony UI (batch ra1-2 waits for review; unlock with two of the share files' words):
+  SOFTHSM2_CONF=demo/token/softhsm2.conf .venv/bin/signer --home demo/home tui
 TXT
+if [ -t 0 ] && [ -t 1 ] && "$V/signer" tui --help >/dev/null 2>&1; then
+  step "12. The ceremony terminal UI (q quits)"
+  exec "${S[@]}" tui
+fi

@@ -185,11 +185,14 @@ def build_leaf(
     if na > issuer_cert.not_valid_after_utc:
         na = issuer_cert.not_valid_after_utc  # never outlive the issuer
     attrs: list[x509.NameAttribute] = []
-    if kind == "email" and personal_name:
+    if kind == "email":
+        # S/MIME BR 7.1.4.2: a personal name in an S/MIME certificate needs givenName and
+        # surname (individual-validated); the RA verifies one name string, so email
+        # certificates are mailbox-validated with an empty subject (DESIGN §4: "or absent").
+        pass
+    elif kind == "client" and personal_name:
         attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, personal_name))
-    elif kind == "email" and emails:
-        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, emails[0]))
-    elif common_name:
+    elif kind == "server" and common_name:
         attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
     sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns_names]
     sans += [x509.RFC822Name(e) for e in emails]
@@ -216,5 +219,5 @@ def lint_kind(kind: str, personal_name: str | None) -> str:
     if kind == "server":
         return "server"
     if kind == "email":
-        return "email-individual" if personal_name else "email-mailbox"
+        return "email-mailbox"
     return "pkix"
