@@ -2,13 +2,15 @@
 
 Frame text = "AGS1:" + Base45(binary frame). Binary frame (big-endian; docs/TRANSFER.md):
 
-    0   u8   format (1)             18  u16  symbol size S
-    1   8    transfer id            20  32   SHA-256 of the original file
-    9   u32  original length        52  4    RaptorQ payload id (SBN, ESI)
-    13  u32  transmitted length     56  S    symbol
-    17  u8   flags (bit 0: zlib)    56+S 4   CRC-32 of bytes 0..56+S-1
+    0   u8   format (2)             18  u16  symbol size S
+    1   8    transfer id            20  4    RaptorQ payload id (SBN, ESI)
+    9   u32  original length        24  S    symbol
+    13  u32  transmitted length     24+S 4   CRC-32 of bytes 0..24+S-1
+    17  u8   flags (bit 0: zlib)
 
-The transfer id is the first 8 bytes of SHA-256 of the transmitted (maybe compressed) payload.
+The transmitted payload is the (maybe compressed) file followed by the original file's
+32-byte SHA-256: the digest travels once, fountain-coded, not in every frame (4 points of
+density at QR version 20). The transfer id is the first 8 bytes of SHA-256 of that payload.
 Before fountain coding the payload is padded to k*S bytes with 0xFF, never zeros: qrcode 8.2
 cannot render a QR whose Reed-Solomon block is all zero (lincolnloop/python-qrcode#330).
 Any k frames (k = source symbols, rarely one or two more) rebuild it, in any order.
@@ -44,12 +46,13 @@ __all__ = [
 ]
 
 PREFIX = "AGS1:"
-FORMAT = 1
+FORMAT = 2
+DIGEST_LEN = 32
 FLAG_ZLIB = 0x01
 PAD = b"\xff"
-_HEAD = struct.Struct(">B8sIIBH32s")  # up to and including the original file's SHA-256
-HEADER_LEN = _HEAD.size  # 52
-OVERHEAD = HEADER_LEN + fountain.PAYLOAD_ID_LEN + 4  # 60 bytes per frame besides the symbol
+_HEAD = struct.Struct(">B8sIIBH")
+HEADER_LEN = _HEAD.size  # 20
+OVERHEAD = HEADER_LEN + fountain.PAYLOAD_ID_LEN + 4  # 28 bytes per frame besides the symbol
 MAX_FILE = 64 * 1024 * 1024  # hard cap on the rebuilt (decompressed) file
 MAX_TEXT = 4296  # the most characters any QR code can hold; longer text is rejected unparsed
 
@@ -78,14 +81,13 @@ class Frame:
     transmitted_length: int
     compressed: bool
     symbol_size: int
-    digest: bytes
     packet: bytes
 
     @property
-    def params(self) -> tuple[bytes, int, int, bool, int, bytes]:
+    def params(self) -> tuple[bytes, int, int, bool, int]:
         """Everything that must be identical in every frame of one transfer."""
         return (self.transfer_id, self.original_length, self.transmitted_length,
-                self.compressed, self.symbol_size, self.digest)
+                self.compressed, self.symbol_size)
 
     @property
     def esi(self) -> int:
@@ -107,7 +109,7 @@ def encode_file(data: bytes, version: int = 20, repair_percent: int = 50) -> lis
         raise FrameError(f"repair_percent {repair_percent} outside 0..1000")
     packed = zlib.compress(data, 9)
     compressed = len(packed) < len(data)
-    payload = packed if compressed else data
+    payload = (packed if compressed else data) + hashlib.sha256(data).digest()
     if len(payload) > fountain.MAX_PAYLOAD:
         raise FrameError(f"payload of {len(payload)} bytes exceeds {fountain.MAX_PAYLOAD}")
     # Small payloads get a smaller symbol (and so a smaller QR code) instead of padding.
@@ -115,7 +117,7 @@ def encode_file(data: bytes, version: int = 20, repair_percent: int = 50) -> lis
     k = fountain.source_symbol_count(len(payload), size)
     enc = fountain.RaptorQEncoder(payload + PAD * (k * size - len(payload)), size)
     head = _HEAD.pack(FORMAT, hashlib.sha256(payload).digest()[:8], len(data), len(payload),
-                      FLAG_ZLIB if compressed else 0, size, hashlib.sha256(data).digest())
+                      FLAG_ZLIB if compressed else 0, size)
     repair = math.ceil(enc.source_symbols * repair_percent / 100)
     return [_build_frame(head, p) for p in enc.packets(repair)]
 
@@ -133,24 +135,25 @@ def parse_frame(text: str) -> Frame:
     body, crc = raw[:-4], int.from_bytes(raw[-4:], "big")
     if zlib.crc32(body) != crc:
         raise FrameError("frame CRC-32 mismatch")
-    fmt, tid, orig, tx, flags, size, digest = _HEAD.unpack_from(body)
+    fmt, tid, orig, tx, flags, size = _HEAD.unpack_from(body)
     if fmt != FORMAT:
         raise FrameError(f"unsupported frame format {fmt}")
     if flags & ~FLAG_ZLIB:
         raise FrameError(f"unknown frame flags 0x{flags:02x}")
     if size == 0 or size % fountain.SYMBOL_ALIGN or len(body) != HEADER_LEN + 4 + size:
         raise FrameError(f"symbol size {size} does not match frame length {len(raw)}")
-    if not 0 < tx <= fountain.MAX_PAYLOAD or not 0 < orig <= MAX_FILE:
+    if not DIGEST_LEN < tx <= fountain.MAX_PAYLOAD or not 0 < orig <= MAX_FILE:
         raise FrameError(f"frame declares lengths {orig}/{tx} outside the limits")
     compressed = bool(flags & FLAG_ZLIB)
-    if (compressed and tx >= orig) or (not compressed and tx != orig):
+    body_len = tx - DIGEST_LEN
+    if (compressed and body_len >= orig) or (not compressed and body_len != orig):
         raise FrameError(f"frame lengths {orig}/{tx} contradict its compression flag")
     if size > -(-tx // 8) * 8:
         raise FrameError(f"symbol size {size} exceeds the payload length {tx}")
     packet = body[HEADER_LEN:]
     if packet[0] != 0:
         raise FrameError(f"source block number {packet[0]} != 0")
-    return Frame(tid, orig, tx, compressed, size, digest, packet)
+    return Frame(tid, orig, tx, compressed, size, packet)
 
 
 def _inflate(frame: Frame, padded: bytes) -> bytes:
@@ -159,6 +162,7 @@ def _inflate(frame: Frame, padded: bytes) -> bytes:
         raise FrameError("payload padding is not 0xFF")
     if hashlib.sha256(payload).digest()[:8] != frame.transfer_id:
         raise FrameError("rebuilt payload does not match the transfer id")
+    payload, digest = payload[:-DIGEST_LEN], payload[-DIGEST_LEN:]
     data = payload
     if frame.compressed:
         d = zlib.decompressobj()
@@ -169,7 +173,7 @@ def _inflate(frame: Frame, padded: bytes) -> bytes:
             raise FrameError(f"payload does not decompress: {exc}") from exc
         if d.unconsumed_tail or d.unused_data or not d.eof:
             raise FrameError("payload decompresses to more or less than the declared length")
-    if len(data) != frame.original_length or hashlib.sha256(data).digest() != frame.digest:
+    if len(data) != frame.original_length or hashlib.sha256(data).digest() != digest:
         raise FrameError("rebuilt file does not match its SHA-256 digest")
     return data
 
