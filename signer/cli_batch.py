@@ -70,6 +70,11 @@ def extend(cmd: Callable[..., argparse.ArgumentParser], sub: Any) -> None:
     p.add_argument("images", type=Path, nargs="+")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--transfer", help="transfer id, when images hold more than one")
+    p = cmd("qr-live", "receive QR frames live from a camera (zbarcam) or a scanner", tr)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--reader", default=None,
+                   help="program printing one frame a line (default: zbarcam --nodisplay --raw); "
+                        "'-' reads standard input (a keyboard-wedge scanner)")
 
 
 def _words(hexdigest: str) -> str:
@@ -208,6 +213,25 @@ def cmd_transfer(args: argparse.Namespace) -> None:
         rep = qr.qr_send(args.file, args.out, repair_percent=args.repair, version=args.version)
         cli.emit(args, rep.to_json() if hasattr(rep, "to_json") else {"summary": rep.summary()},
                  rep.summary())
+    elif args.sub == "qr-live":
+        from transfer import live
+
+        def show(res: Any) -> None:
+            print(f"\r{res.progress} frames ({res.status}: {res.message})", end="",
+                  file=sys.stderr, flush=True)
+
+        def ask(tid: str, count: int) -> bool:
+            print(f"\nonly frames of another transfer {tid} ({count}) are arriving; "
+                  "restart with the right sender, or pass its frames on purpose", file=sys.stderr)
+            return False  # never switch without the operator: the CLI has no prompt here
+
+        if args.reader == "-":
+            rep = live.receive_lines(sys.stdin, args.out, progress=show, on_foreign=ask)
+        else:
+            rep = live.run_reader(args.reader or live.DEFAULT_COMMAND, args.out, progress=show,
+                                  on_foreign=ask)
+        print(file=sys.stderr)
+        cli.emit(args, {"transfer": rep.transfer_id, "out": str(rep.out)}, rep.summary())
     else:
         rep = qr.qr_receive(list(args.images), args.out, transfer_id=args.transfer)
         cli.emit(args, rep.to_json() if hasattr(rep, "to_json") else {"summary": rep.summary()},

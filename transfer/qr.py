@@ -402,15 +402,14 @@ def qr_send(src: Path, out_dir: Path, repair_percent: int = 50, version: int = 2
                       tuple(pngs), out_dir / "frames.gif")
 
 
-def qr_receive(images: list[Path], out: Path, transfer_id: str | None = None) -> ReceiveReport:
-    """Rebuild a file from frame images and write it atomically to `out`, never overwriting."""
+def write_received(out: Path, data: bytes) -> None:
+    """Write a rebuilt file atomically (temp, fsync, link, fsync dir), never overwriting."""
     if out.exists() or out.is_symlink():
         raise FrameError(f"refusing to overwrite existing {out}")
-    report = receive_images(images, transfer_id)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "xb") as fh:
-            fh.write(report.data)
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         try:
@@ -427,4 +426,12 @@ def qr_receive(images: list[Path], out: Path, transfer_id: str | None = None) ->
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise FrameError(f"cannot write {out}: {exc.strerror or exc}") from exc
+
+
+def qr_receive(images: list[Path], out: Path, transfer_id: str | None = None) -> ReceiveReport:
+    """Rebuild a file from frame images and write it atomically to `out`, never overwriting."""
+    if out.exists() or out.is_symlink():
+        raise FrameError(f"refusing to overwrite existing {out}")
+    report = receive_images(images, transfer_id)
+    write_received(out, report.data)
     return ReceiveReport(**{**report.__dict__, "out": out})
