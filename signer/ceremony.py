@@ -29,13 +29,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from hsm.errors import HSMAuthError
+from hsm.errors import HSMAuthError, HSMError
 from hsm.keys import TokenKey
 from hsm.token import ALGORITHMS, KeyAttributes, Token, TokenStatus
 from signer import airgap, quorum
 from signer.ceremony_log import CeremonyLog
 from signer.config import Config, default_toml, load_config, parse_quorum
-from signer.errors import AirGapError, ConfigError, SignerError
+from signer.errors import AirGapError, ConfigError, LogError, SignerError
 from signer.files import OutputError, check_new_output, write_new
 from signer.ledger import CARecord, Ledger
 from signer.lint import key_kind, lint_certificate, sign_certificate
@@ -137,7 +137,16 @@ class Appliance:
             raise ConfigError(f"{home}: not a signer home (run `signer init` first)")
         self.config: Config = load_config(self.paths.config)
         self.ledger = Ledger(self.paths.ledger)
-        self.log = CeremonyLog.open(self.paths.log, self.config.appliance_name)
+        try:
+            self.log = CeremonyLog.open(self.paths.log, self.config.appliance_name)
+        except LogError as exc:  # issue 5: name the problem and the documented way out
+            from signer.recovery import CONFIRMATION, PROCEDURE
+
+            self.ledger.close()
+            raise LogError(
+                f"the ceremony log does not verify: {exc}; no ceremony can start. A crash tail "
+                f'is recovered with `signer audit recover --confirm "{CONFIRMATION}"`; anything '
+                f"else is for the auditors (see {PROCEDURE})") from None
         self.token: Token | None = None
         self.time: dt.datetime | None = None
         self.interfaces: list[str] = []
@@ -217,8 +226,13 @@ class Appliance:
     def rehearsal(self) -> bool:
         return self.config.rehearsal
 
-    def login(self, creds: Credentials, at: dt.datetime | None = None) -> None:
-        """Open the token, log in with a PIN or shares, and open a logged session."""
+    def login(self, creds: Credentials, at: dt.datetime | None = None, *,
+              recovery: bool = False) -> None:
+        """Open the token, log in with a PIN or shares, and open a logged session.
+
+        The log must verify first (issue 5); ``recovery`` (only `audit recover`) also accepts
+        a log whose sole fault is an unsigned tail, so that the recovery can be logged.
+        """
         token = Token(self.config.module, label=self.config.token_label)
         if self.config.quorum:
             shares = list(creds.shares)
@@ -248,7 +262,48 @@ class Appliance:
         self._session_pin: str | None = pin
         self.token = token
         self._check_log_key()
+        self._check_log_verifies(recovery)
         self._open_session(at)
+        self._log_unlogged_cas()
+
+    def _check_log_verifies(self, recovery: bool) -> None:
+        from signer.recovery import check_log_for_session
+
+        try:
+            check_log_for_session(self.paths.log, self.config.appliance_name,
+                                  self.log_public_key(), recovery=recovery)
+        except SignerError:
+            self._token().close()
+            self.token = None
+            self._session_pin = None
+            raise
+
+    def _log_unlogged_cas(self) -> None:
+        """I2 recovery: log CAs that reached the ledger but not the log (a crash between).
+
+        ``_create_ca`` records the CA, then logs ``ca.created``; after a kill in between, a
+        retry is refused (the CA exists) and the audit would fail for ever. Complete the record
+        from the ledger, marked ``recovered``, and write the PEM into HOME if it is missing.
+        """
+        from signer.export import log_records
+
+        logged = log_records(self.paths.log)
+        for rec in self.ledger.list_cas():
+            if rec.cert_sha256 in logged:
+                continue
+            try:
+                attrs: Any = self._token().key_attributes(rec.key_label).to_json()
+            except HSMError:  # recorded all the same; the key's absence is for I1 to refuse
+                attrs = None
+            self._log("ca.created", {
+                "ca": rec.name, "kind": rec.kind, "issuer": rec.issuer, "serial": rec.serial,
+                "cert_sha256": rec.cert_sha256, "spki_sha256": rec.spki_sha256,
+                "key": rec.key_label, "key_algorithm": rec.key_algorithm,
+                "key_attributes": attrs, "lint_findings": [], "recovered": True})
+            out = self.paths.certs / f"{rec.name}.pem"
+            if not out.exists():
+                cert = x509.load_der_x509_certificate(rec.cert_der)
+                write_new(out, cert.public_bytes(serialization.Encoding.PEM))
 
     def open_public(self) -> Token:
         """The token without login, for `token status`."""
@@ -284,13 +339,16 @@ class Appliance:
     def close(self) -> str | None:
         """Close the session: log it and sign a checkpoint over the whole log."""
         note = None
-        if self.token is not None and self.token.logged_in and self.time is not None:
-            self._log("session.close", {})
-            note = self.checkpoint()
-            self.token.close()
-        self.token = None
-        self._session_pin = None
-        self.ledger.close()
+        try:
+            if self.token is not None and self.token.logged_in and self.time is not None:
+                self._log("session.close", {})
+                note = self.checkpoint()
+        finally:  # even when the checkpoint fails (token lost): never leave a login behind
+            if self.token is not None:
+                self.token.close()
+            self.token = None
+            self._session_pin = None
+            self.ledger.close()
         return note
 
     def checkpoint(self) -> str:

@@ -69,6 +69,10 @@ class _BadEntry(Exception):
     """A reason why one line is not a valid entry (turned into LogError or a LogReport)."""
 
 
+class _TruncatedTail(_BadEntry):
+    """The last line has no newline: a crash mid-append (recoverable, see signer.recovery)."""
+
+
 def check_time(time: str) -> None:
     """Ceremony times are UTC, to the second: YYYY-MM-DDTHH:MM:SSZ (compares as a string)."""
     if not isinstance(time, str) or not _TIME.fullmatch(time):
@@ -144,7 +148,8 @@ def _iter_lines(f: IO[bytes]) -> Iterator[bytes]:
         if not line.endswith(b"\n"):
             if len(line) > MAX_LINE_BYTES:
                 raise _BadEntry(f"longer than {MAX_LINE_BYTES} bytes")
-            raise _BadEntry("truncated record: the last line has no newline (crash mid-append?)")
+            raise _TruncatedTail(
+                "truncated record: the last line has no newline (crash mid-append?)")
         yield line[:-1]
 
 
@@ -441,6 +446,11 @@ class LogReport:
     last_checkpoint: str | None
     counts: Mapping[str, int] = field(default_factory=dict)
     root: str | None = None
+    # Set only when the log's sole faults are a crash tail (every complete line verifies and
+    # the signed prefix is intact): entries after the last checkpoint, and the bytes of an
+    # incomplete last line. signer.recovery relies on this to tell a crash from tampering.
+    unsigned_tail: int = 0
+    truncated_bytes: int = 0
 
     def to_json(self) -> str:
         return canonical_json(
@@ -454,6 +464,8 @@ class LogReport:
                 "last_checkpoint": self.last_checkpoint,
                 "counts": dict(self.counts),
                 "root": self.root,
+                "unsigned_tail": self.unsigned_tail,
+                "truncated_bytes": self.truncated_bytes,
             }
         ).decode()
 
@@ -475,7 +487,8 @@ def verify_log(
     anchor_cp: Checkpoint | None = None
     anchor_root: bytes | None = None
 
-    def report(error: str | None, seq: int | None = None) -> LogReport:
+    def report(error: str | None, seq: int | None = None, unsigned_tail: int = 0,
+               truncated_bytes: int = 0) -> LogReport:
         return LogReport(
             ok=error is None,
             entries=scanner.builder.size,
@@ -486,6 +499,8 @@ def verify_log(
             last_checkpoint=last_cp[1] if last_cp else None,
             counts=counts,
             root=scanner.builder.root().hex() if error is None else None,
+            unsigned_tail=unsigned_tail,
+            truncated_bytes=truncated_bytes,
         )
 
     try:
@@ -494,18 +509,24 @@ def verify_log(
             anchor_cp = parse_signed_checkpoint(anchor, name, public_key_raw, origin=origin)
     except LogError as exc:
         return report(f"anchor checkpoint: {exc}" if anchor is not None else str(exc))
+    truncated = 0
+    consumed = 0
     try:
         with open(path, "rb") as f:
-            for line in _iter_lines(f):
-                if anchor_cp is not None and scanner.builder.size == anchor_cp.size:
-                    anchor_root = scanner.builder.root()
-                obj, _, cp = scanner.feed(line)
-                kind = obj["type"]
-                if kind in counts or len(counts) < _MAX_COUNTED_TYPES:
-                    counts[kind] = counts.get(kind, 0) + 1
-                if cp is not None:
-                    n_checkpoints += 1
-                    last_cp = (obj["seq"], obj["data"]["note"])
+            try:
+                for line in _iter_lines(f):
+                    if anchor_cp is not None and scanner.builder.size == anchor_cp.size:
+                        anchor_root = scanner.builder.root()
+                    obj, _, cp = scanner.feed(line)
+                    consumed += len(line) + 1
+                    kind = obj["type"]
+                    if kind in counts or len(counts) < _MAX_COUNTED_TYPES:
+                        counts[kind] = counts.get(kind, 0) + 1
+                    if cp is not None:
+                        n_checkpoints += 1
+                        last_cp = (obj["seq"], obj["data"]["note"])
+            except _TruncatedTail:  # judged below, after the checks of the complete lines
+                truncated = os.fstat(f.fileno()).st_size - consumed
     except _BadEntry as exc:
         n = scanner.builder.size
         return report(f"line {n + 1} (seq {n}): {exc}", n)
@@ -529,9 +550,16 @@ def verify_log(
     if last_cp is None:
         return report("the log has no signed checkpoint")
     tail = size - last_cp[0] - 1
+    if truncated:
+        return report(
+            f"line {size + 1} (seq {size}): truncated record: the last line has no newline "
+            "(crash mid-append?)" + (f"; the {tail} entries before it are not covered by a "
+                                     "signature" if tail else ""),
+            size, unsigned_tail=tail, truncated_bytes=truncated,
+        )
     if tail:
         return report(
             f"{tail} entries after the last signed checkpoint are not covered by a signature",
-            last_cp[0] + 1,
+            last_cp[0] + 1, unsigned_tail=tail,
         )
     return report(None)

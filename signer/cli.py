@@ -100,6 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", type=Path, help="a signed checkpoint held elsewhere (anchor)")
     p.add_argument("--pubkey", type=Path, help="the appliance's public key (default: from HOME)")
     cmd("checkpoint", "print the latest signed checkpoint, for witnesses", au)
+    p = cmd("report", "write the ceremony report: a self-contained, printable HTML page", au)
+    p.add_argument("--out", type=Path, required=True, help="the HTML file (never overwritten)")
+    p.add_argument("--log", type=Path, help="ceremony log (default HOME/log/ceremony.jsonl)")
+    p.add_argument("--pubkey", type=Path, help="the appliance's public key (default: from HOME)")
+    p = cmd("recover", "recover the log after a crash (unsigned tail, torn last line); logged", au)
+    p.add_argument("--confirm", default="", help='the sentence "I have a copy of the damaged log"')
+
+    cmd("tui", "the ceremony terminal UI")
 
     from signer import cli_batch  # the batch, online-side, CRL and transfer verbs
 
@@ -160,12 +168,21 @@ def banner(app: Appliance) -> None:
         print("NOTE: this configuration lets the root issue leaf certificates", file=sys.stderr)
 
 
-def with_login(args: argparse.Namespace, fn: Callable[[Appliance], Any]) -> Any:
+def witness(note: str | None) -> None:
+    """Show the new checkpoint for witnesses to note (hex and PGP words, DESIGN §5)."""
+    if note:
+        from signer.report import checkpoint_summary
+
+        print(checkpoint_summary(note), file=sys.stderr)
+
+
+def with_login(args: argparse.Namespace, fn: Callable[[Appliance], Any], *,
+               recovery: bool = False) -> Any:
     """Open the home, log in, run ``fn``, then close the session with a checkpoint."""
     app = Appliance(home_of(args))
     banner(app)
     try:
-        app.login(credentials(args), at_of(args))
+        app.login(credentials(args), at_of(args), recovery=recovery)
     except (SignerError, HSMError):
         app.ledger.close()
         raise
@@ -173,9 +190,9 @@ def with_login(args: argparse.Namespace, fn: Callable[[Appliance], Any]) -> Any:
         result = fn(app)
     except (SignerError, HSMError, TransferError) as exc:
         app.refuse(args.command, exc)
-        app.close()
+        witness(app.close())
         raise
-    app.close()
+    witness(app.close())
     return result
 
 
@@ -261,8 +278,15 @@ def cmd_audit(args: argparse.Namespace) -> None:
     run_audit(args)
 
 
+def cmd_tui(args: argparse.Namespace) -> None:
+    from signer.tui.app import run
+
+    run(home_of(args), at=getattr(args, "at", None))
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     "init": cmd_init, "token": cmd_token, "key": cmd_key, "ca": cmd_ca, "audit": cmd_audit,
+    "tui": cmd_tui,
 }
 
 
