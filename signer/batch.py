@@ -221,6 +221,11 @@ def sign_batch(app: Appliance, batch_id: str, approve: list[str] | None = None,
                            (batch_id, rid))
             app._log("approval", {"batch": batch_id, "id": rid,
                                   "share_indices": app.share_indices})
+    _log_unlogged_import(app, batch_id)
+    _log_unlogged_certificates(app, batch_id)
+    from signer.revocation import log_unlogged_crls
+
+    log_unlogged_crls(app)
     rows = app.ledger.batch_requests(batch_id)
     issued = app.ledger.issued_for_batch(batch_id)
     todo, waiting = [], []
@@ -375,6 +380,64 @@ class _Issuer:
                            "not_after": cert.not_valid_after_utc.isoformat()})
         app.ledger.add_certificates(rows)
         app.log_many("cert.issued", events)
+
+
+def _log_unlogged_import(app: Appliance, batch_id: str) -> None:
+    """Recovery: log an import that reached the ledger but not the log (a crash between).
+
+    ``import_batch`` stages the batch in one ledger transaction, then logs it; after a kill in
+    between, a re-import is refused (I7: already staged), so the record is completed here from
+    the staged rows, marked ``recovered``, before anything is signed from the batch.
+    """
+    imported, verdicts = False, set()
+    with open(app.log.path, "rb") as f:
+        for line in f:
+            if b'"type":"batch.imported"' in line or b'"type":"verdict"' in line:
+                entry = json.loads(line)
+                if entry["data"].get("batch") == batch_id:
+                    if entry["type"] == "batch.imported":
+                        imported = True
+                    else:
+                        verdicts.add(entry["data"]["id"])
+    b = app.ledger.batch(batch_id)
+    rows = app.ledger.batch_requests(batch_id)
+    if not imported and b is not None:
+        accepted = sum(r["verdict"] == "accept" for r in rows)
+        app._log("batch.imported", {
+            "batch": batch_id, "ra": b["ra"], "sequence": b["sequence"], "digest": b["digest"],
+            "created": b["created"], "requests": len(rows), "accepted": accepted,
+            "rejected": len(rows) - accepted,
+            "revocations": len(app.ledger.batch_revocations(batch_id)), "recovered": True})
+    app.log_many("verdict", [
+        {"batch": batch_id, "id": r["id"], "ca": r["ca"], "profile": r["profile"],
+         "verdict": r["verdict"], "codes": [x["code"] for x in d["reasons"]],
+         "spki_sha256": d["spki_sha256"], "recovered": True}
+        for r in rows if r["id"] not in verdicts for d in (json.loads(r["decision"]),)])
+
+
+def _log_unlogged_certificates(app: Appliance, batch_id: str) -> int:
+    """I2 recovery: log certificates that reached the ledger but not the log (a crash between).
+
+    ``_Issuer._record`` inserts a chunk into the ledger, then logs it; a kill in between leaves
+    signed, verified (I5), linted (I6) certificates that the log does not name, and a resumed
+    run would skip them as already issued. Log them now, marked ``recovered``, before anything
+    else happens in this batch (export refuses certificates that are not in the log).
+    """
+    from signer.export import log_records
+
+    logged = log_records(app.log.path, batch_id)
+    events = []
+    for rid, row in app.ledger.issued_for_batch(batch_id).items():
+        if row["cert_sha256"] in logged:
+            continue
+        cert = x509.load_der_x509_certificate(bytes(row["cert_der"]))
+        events.append({"batch": batch_id, "id": rid, "ca": row["ca"], "serial": row["serial"],
+                       "profile": row["profile"], "cert_sha256": row["cert_sha256"],
+                       "tbs_sha256": hashlib.sha256(cert.tbs_certificate_bytes).hexdigest(),
+                       "spki_sha256": row["spki_sha256"],
+                       "not_after": cert.not_valid_after_utc.isoformat(), "recovered": True})
+    app.log_many("cert.issued", events)
+    return len(events)
 
 
 def _apply_revocations(app: Appliance, batch_id: str) -> tuple[int, list[str]]:

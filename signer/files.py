@@ -62,5 +62,7 @@ def write_new(path: Path, data: bytes, *, replace: bool = False, mode: int = 0o6
     except OSError as exc:
         raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        # Best effort: on a read-only file system unlink fails with EROFS even when there is
+        # no temp file, and must not replace the error being raised (or a success).
+        with contextlib.suppress(OSError):
             os.unlink(tmp)

@@ -51,6 +51,9 @@ CREATE TABLE IF NOT EXISTS certificates (
 );
 CREATE INDEX IF NOT EXISTS certificates_spki ON certificates (spki_sha256);
 CREATE INDEX IF NOT EXISTS certificates_batch ON certificates (batch_id, request_id);
+-- One certificate per request of a batch, for ever: a resumed or concurrent run cannot double.
+CREATE UNIQUE INDEX IF NOT EXISTS certificates_request ON certificates (batch_id, request_id)
+    WHERE batch_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS certificates_revoked ON certificates (ca, revoked_at) WHERE revoked_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS crls (
     ca TEXT NOT NULL,

@@ -120,7 +120,7 @@ def verify_result(path: Path, trust: Path, out_dir: Path) -> dict[str, Any]:
         raise SignerError(f"{path}: cannot read ({exc.strerror})") from None
     res = tb.parse_result_bundle(raw, appliance_key)
     body = res.body
-    chain = {c.ca: x509.load_pem_x509_certificate(c.certificate.encode()) for c in body.chain}
+    chain = {c.ca: _load_cert(c.certificate, f"chain certificate {c.ca!r}") for c in body.chain}
     roots = [c for c in chain.values() if c.issuer == c.subject]
     if not roots:
         raise SignerError("the result bundle carries no root certificate")
@@ -136,7 +136,7 @@ def verify_result(path: Path, trust: Path, out_dir: Path) -> dict[str, Any]:
     for o in body.outcomes:
         if o.status != "issued":
             continue
-        cert = x509.load_pem_x509_certificate(o.certificate.encode())
+        cert = _load_cert(o.certificate, f"certificate for request {o.id!r}")
         issuer = next((c for c in chain.values() if c.subject == cert.issuer), None)
         if issuer is None:
             raise SignerError(f"certificate for request {o.id!r} has no issuer in the chain")
@@ -148,7 +148,10 @@ def verify_result(path: Path, trust: Path, out_dir: Path) -> dict[str, Any]:
             raise SignerError(f"certificate for request {o.id!r} has another serial")
         files[f"certs/{o.id}.pem"] = o.certificate.encode()
     for c in body.crls:
-        crl = x509.load_pem_x509_crl(c.crl.encode())
+        try:
+            crl = x509.load_pem_x509_crl(c.crl.encode())
+        except ValueError:
+            raise SignerError(f"CRL {c.number} of {c.ca!r} is not a valid X.509 CRL") from None
         issuer = chain.get(c.ca)
         if issuer is None or not crl.is_signature_valid(issuer.public_key()):
             raise SignerError(f"CRL {c.number} of {c.ca!r} does not verify")
@@ -167,6 +170,16 @@ def verify_result(path: Path, trust: Path, out_dir: Path) -> dict[str, Any]:
     files["outcomes.json"] = json.dumps(summary, indent=2, sort_keys=True).encode()
     _write_tree(out_dir, files)
     return summary
+
+
+def _load_cert(pem: str | None, what: str) -> x509.Certificate:
+    """The bundle checks PEM shape only; X.509 is checked here (a ValueError is no answer)."""
+    try:
+        if pem is None:
+            raise ValueError("no certificate")
+        return x509.load_pem_x509_certificate(pem.encode())
+    except ValueError:
+        raise SignerError(f"{what} is not a valid X.509 certificate") from None
 
 
 def _write_tree(out_dir: Path, files: dict[str, bytes]) -> None:

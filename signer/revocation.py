@@ -50,6 +50,35 @@ def revoke(app: Appliance, ca: str, serial: str, reason: str) -> None:
     app._log("revoked", {"ca": ca, "serial": serial, "reason": reason})
 
 
+def log_unlogged_crls(app: Appliance, ca: str | None = None) -> int:
+    """I2 recovery: log CRLs that reached the ledger but not the log (a crash between).
+
+    ``issue_crl`` records a signed, verified CRL in the ledger, then logs it; a kill in between
+    leaves a CRL whose number is used (I4: never reissued) but that the log does not name.
+    Log it now, marked ``recovered``, and keep its copy in HOME if that was never written.
+    """
+    from signer.export import log_records
+
+    logged = log_records(app.log.path)
+    rows = app.ledger.query("SELECT * FROM crls" + (" WHERE ca = ?" if ca else "") +
+                            " ORDER BY ca, number", (ca,) if ca else ())
+    n = 0
+    for row in rows:
+        if row["sha256"] in logged:
+            continue
+        crl = x509.load_der_x509_crl(bytes(row["der"]))
+        app._log("crl.issued", {"ca": row["ca"], "number": row["number"],
+                                "crl_sha256": row["sha256"], "entries": len(list(crl)),
+                                "this_update": row["this_update"],
+                                "next_update": row["next_update"], "batch": row["batch_id"],
+                                "warning": None, "recovered": True})
+        stored = app.paths.crls / f"{row['ca']}-{row['number']}.crl"
+        if not stored.exists():
+            write_new(stored, crl.public_bytes(serialization.Encoding.PEM))
+        n += 1
+    return n
+
+
 def issue_crl(app: Appliance, ca: str, *, batch_id: str | None = None,
               out: Path | None = None) -> CRLResult:
     """Issue CA ``ca``'s next CRL from the ledger; kept in HOME/crls and optionally at ``out``."""
@@ -70,6 +99,7 @@ def issue_crl(app: Appliance, ca: str, *, batch_id: str | None = None,
     if cfg.next_ceremony is not None and next_update.date() < cfg.next_ceremony:
         warning = (f"nextUpdate {next_update:%Y-%m-%d} ends before the next planned ceremony "
                    f"({cfg.next_ceremony}): relying parties will see an expired CRL")
+    log_unlogged_crls(app, ca)
     number = app.ledger.last_crl_number(ca) + 1
     entries = app.ledger.revoked_unexpired(ca, now.isoformat())
     check_entries(entries, now.isoformat())
