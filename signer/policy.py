@@ -275,10 +275,35 @@ def parse_csr(data: bytes, max_bytes: int) -> tuple[x509.CertificateSigningReque
             csr = x509.load_der_x509_csr(data)  # rejects trailing bytes
         # Loading is lazy: touch every part we rely on so a malformed one fails here.
         _ = csr.subject, csr.extensions, csr.signature_algorithm_oid
+        if _signature_unused_bits(csr.public_bytes(serialization.Encoding.DER)):
+            # DER (X.690 §11.2): a signature is whole octets; OpenSSL ignores the count.
+            return None, [Reason(Check.CSR_PARSE, "CSR signature BIT STRING has unused bits")]
     except Exception as exc:  # hostile input: every failure is a refusal, never a crash
         return None, [Reason(Check.CSR_PARSE,
                              f"CSR is not a valid PKCS#10 request ({type(exc).__name__})")]
     return csr, []
+
+
+def _signature_unused_bits(der: bytes) -> int:
+    """The unused-bits octet of the CSR's final element, the signature BIT STRING."""
+    def skip_header(buf: bytes, pos: int) -> tuple[int, int]:
+        length = buf[pos + 1]
+        pos += 2
+        if length & 0x80:
+            n = length & 0x7F
+            length = int.from_bytes(buf[pos:pos + n], "big")
+            pos += n
+        return pos, length
+
+    body, _ = skip_header(der, 0)  # CertificationRequest SEQUENCE
+    pos = body
+    for _ in range(2):  # certificationRequestInfo, signatureAlgorithm
+        start, length = skip_header(der, pos)
+        pos = start + length
+    if der[pos] != 0x03:
+        raise ValueError("signature is not a BIT STRING")
+    start, _ = skip_header(der, pos)
+    return der[start]
 
 
 def _check_signature(csr: x509.CertificateSigningRequest, out: _Reasons) -> None:

@@ -417,3 +417,14 @@ def test_checks_doc_is_up_to_date() -> None:
     out = subprocess.run([sys.executable, "-m", "signer.policy", "--markdown"], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
     assert out == doc.read_text()
+
+
+def test_regression_signature_with_unused_bits_is_refused() -> None:
+    # Found by hypothesis: OpenSSL verifies a CSR whose signature BIT STRING claims unused
+    # bits (the signature octets are unchanged); DER forbids it, so the parser refuses it.
+    data = bytearray(_GOOD)
+    pos = len(data) - 257  # the unused-bits octet before a 2048-bit RSA signature
+    assert data[pos - 4:pos] == b"\x03\x82\x01\x01" and data[pos] == 0
+    data[pos] = 1
+    d = policy.evaluate(request(bytes(data)), context())
+    assert not d.accepted and [r.code for r in d.reasons] == [policy.Check.CSR_PARSE]
