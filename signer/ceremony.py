@@ -164,6 +164,8 @@ class Appliance:
         paths = HomePaths(home)
         if paths.config.exists():
             raise SignerError(f"{home}: already initialised; a home is never re-initialised")
+        if at is None and not rehearsal:
+            raise SignerError("confirm the ceremony time with --at YYYY-MM-DDTHH:MM:SSZ (I9)")
         m_n = parse_quorum(quorum_spec) if quorum_spec else None
         if m_n and shares_out is None:
             raise SignerError("--quorum needs --shares-out DIR for the custodians' share files")
@@ -233,6 +235,10 @@ class Appliance:
         The log must verify first (issue 5); ``recovery`` (only `audit recover`) also accepts
         a log whose sole fault is an unsigned tail, so that the recovery can be logged.
         """
+        if at is None and not self.rehearsal:
+            # I9: the ceremony time is confirmed by the operator; a production appliance
+            # never takes it silently from its own (possibly wrong) clock.
+            raise SignerError("confirm the ceremony time with --at YYYY-MM-DDTHH:MM:SSZ (I9)")
         token = Token(self.config.module, label=self.config.token_label)
         if self.config.quorum:
             shares = list(creds.shares)

@@ -129,3 +129,9 @@ def test_no_pin_on_a_pipe_is_a_clear_error(hierarchy):
     r = run_signer("key", "list", "--at", AT, home=hierarchy.home, check=False, input="")
     assert r.returncode == 1 and "--pin-file" in r.stderr
     assert os.environ.get(SYS_NET_ENV) is None
+
+
+def test_production_home_needs_a_confirmed_time(production_home):
+    home, pin = production_home
+    r = run_signer("key", "list", "--pin-file", pin, home=home, check=False)
+    assert r.returncode == 1 and "--at" in r.stderr and "(I9)" in r.stderr

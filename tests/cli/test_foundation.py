@@ -119,10 +119,10 @@ def test_time_never_goes_backwards(copy_home, hierarchy):
 
 def test_missing_module_and_token(tmp_path, token_env):
     r = run_signer("init", "--module", "/nope/lib.so", "--token", "x", "--pin-file",
-                   token_env.pin_file, home=tmp_path / "h", check=False)
+                   token_env.pin_file, "--at", AT, home=tmp_path / "h", check=False)
     assert "module not found" in r.stderr
     r = run_signer("init", "--module", token_env.module, "--token", "no-such", "--pin-file",
-                   token_env.pin_file, home=tmp_path / "h", check=False)
+                   token_env.pin_file, "--at", AT, home=tmp_path / "h", check=False)
     assert "no token" in r.stderr
     assert not (tmp_path / "h" / "signer.toml").exists()
 
