@@ -125,25 +125,13 @@ def verify_result(path: Path, trust: Path, out_dir: Path) -> dict[str, Any]:
     if not roots:
         raise SignerError("the result bundle carries no root certificate")
     for name, cert in chain.items():
-        issuer = next((c for c in chain.values() if c.subject == cert.issuer), None)
-        if issuer is None:
-            raise SignerError(f"chain certificate {name!r} has no issuer in the bundle")
-        try:
-            cert.verify_directly_issued_by(issuer)
-        except (ValueError, TypeError, InvalidSignature):
-            raise SignerError(f"chain certificate {name!r} does not verify") from None
+        _check_issued_by_chain(cert, chain, f"chain certificate {name!r}")
     files: dict[str, bytes] = {}
     for o in body.outcomes:
         if o.status != "issued":
             continue
         cert = _load_cert(o.certificate, f"certificate for request {o.id!r}")
-        issuer = next((c for c in chain.values() if c.subject == cert.issuer), None)
-        if issuer is None:
-            raise SignerError(f"certificate for request {o.id!r} has no issuer in the chain")
-        try:
-            cert.verify_directly_issued_by(issuer)
-        except (ValueError, TypeError, InvalidSignature):
-            raise SignerError(f"certificate for request {o.id!r} does not verify") from None
+        _check_issued_by_chain(cert, chain, f"certificate for request {o.id!r}")
         if format(cert.serial_number, "x") != o.serial:
             raise SignerError(f"certificate for request {o.id!r} has another serial")
         files[f"certs/{o.id}.pem"] = o.certificate.encode()
@@ -170,6 +158,18 @@ def verify_result(path: Path, trust: Path, out_dir: Path) -> dict[str, Any]:
     files["outcomes.json"] = json.dumps(summary, indent=2, sort_keys=True).encode()
     _write_tree(out_dir, files)
     return summary
+
+
+def _check_issued_by_chain(cert: x509.Certificate, chain: dict[str, x509.Certificate],
+                           what: str) -> None:
+    """``cert`` has its issuer among the bundle's CA certificates and verifies against it."""
+    issuer = next((c for c in chain.values() if c.subject == cert.issuer), None)
+    if issuer is None:
+        raise SignerError(f"{what} has no issuer in the bundle's chain")
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        raise SignerError(f"{what} does not verify") from None
 
 
 def _load_cert(pem: str | None, what: str) -> x509.Certificate:
