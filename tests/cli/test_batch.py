@@ -216,3 +216,37 @@ def test_parallel_signing_workers(online, copy_home, hierarchy, tmp_path, monkey
     run_signer("audit", "verify", home=copy_home, check=True)
     pin_text = hierarchy.pin_file.read_text()
     assert pin_text not in (copy_home / "log" / "ceremony.jsonl").read_text()  # I10
+
+
+def test_root_signs_an_external_subca_only_with_custodian_approval(online, copy_home, hierarchy,
+                                                                     tmp_path):
+    """DESIGN §4: profile subca, issued by the root, after an explicit --approve-ca."""
+    from cryptography.hazmat.primitives.asymmetric import ec as _ec
+
+    make_csr(online / "sub.csr", cn="Online Issuing CA", key=_ec.generate_private_key(_ec.SECP384R1()),
+             ca=True)
+    req = {"id": "sub1", "ca": "root", "profile": "subca", "csr": "sub.csr", "subscriber": "org-1",
+           "verified": facts(name="Online Issuing CA", points=100)}
+    pin = ("--pin-file", hierarchy.pin_file, "--at", LATER)
+    run_signer("batch", "import", pack(online, 1, [req]), *pin, home=copy_home, check=True)
+    first = json.loads(run_signer("batch", "sign", "ra1-1", "--json", *pin, home=copy_home,
+                                  check=True).stdout)
+    assert first["issued"] == 0 and first["awaiting_approval"] == ["sub1"]
+    r = run_signer("batch", "sign", "ra1-1", "--approve-ca", "nope", *pin, home=copy_home)
+    assert r.returncode == 1 and "no such request" in r.stderr
+    run_signer("batch", "sign", "ra1-1", "--approve-ca", "sub1", *pin, home=copy_home, check=True)
+    shown = json.loads(run_signer("batch", "show", "ra1-1", "--json", home=copy_home).stdout)
+    assert shown["requests"][0]["approved"] and shown["requests"][0]["serial"]
+    log = (copy_home / "log" / "ceremony.jsonl").read_text()
+    assert '"type":"approval"' in log
+    out = tmp_path / "res"
+    run_signer("batch", "export", "ra1-1", "--out", out, *pin, home=copy_home, check=True)
+    pub = tmp_path / "pub"
+    pub.write_text(run_signer("audit", "pubkey", home=copy_home, check=True).stdout)
+    run_signer("result", "verify", out, "--trust", pub, "--out", tmp_path / "u", check=True)
+    cert = x509.load_pem_x509_certificate((tmp_path / "u" / "certs" / "sub1.pem").read_bytes())
+    bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    assert bc.ca and bc.path_length == 0
+    assert cert.issuer == x509.load_pem_x509_certificate(
+        (copy_home / "certs" / "root.pem").read_bytes()).subject
+    assert pkilint_errors(cert.public_bytes(serialization.Encoding.PEM)) == []
