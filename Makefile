@@ -26,14 +26,14 @@ venv: $(STAMP)
 deps: system venv
 
 test: deps
-	$(VENV)/bin/ruff check signer hsm transfer tests bench
+	$(VENV)/bin/ruff check signer hsm transfer tests bench fuzz
 	$(PY) -m pytest -q
 
 demo: deps
 	@bash scripts/demo.sh
 
 lint: venv
-	$(VENV)/bin/ruff check signer hsm transfer tests bench
+	$(VENV)/bin/ruff check signer hsm transfer tests bench fuzz
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache
