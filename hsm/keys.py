@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, NoReturn, Self
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -58,13 +58,41 @@ def _refuse_export() -> NoReturn:
     raise HSMError("private key material never leaves the token")
 
 
-class TokenRSAPrivateKey(rsa.RSAPrivateKey):
-    """An RSA key in the token; PKCS#1 v1.5 or PSS (salt = digest length, MGF1 = same hash)."""
+class _TokenKey:
+    """What every token key shares: its label and public key, the I5 check, no export."""
 
-    def __init__(self, label: str, public: rsa.RSAPublicKey, raw_sign: RawSign) -> None:
+    def __init__(self, label: str, public: Any, raw_sign: RawSign) -> None:
         self.label = label
         self._public = public
         self._raw_sign = raw_sign
+
+    def _verified(self, signature: bytes, verify: Callable[[], None]) -> bytes:
+        """Return ``signature`` only if ``verify`` (the public key's check of it) passes."""
+        try:
+            verify()
+        except InvalidSignature as exc:
+            raise SignatureCheckError(
+                f"token signature by key {self.label!r} did not verify in software"
+            ) from exc
+        return signature
+
+    def private_bytes(
+        self,
+        encoding: serialization.Encoding,
+        format: serialization.PrivateFormat,
+        encryption_algorithm: serialization.KeySerializationEncryption,
+    ) -> bytes:
+        _refuse_export()
+
+    def __copy__(self) -> Self:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Self:
+        return self
+
+
+class TokenRSAPrivateKey(_TokenKey, rsa.RSAPrivateKey):
+    """An RSA key in the token; PKCS#1 v1.5 or PSS (salt = digest length, MGF1 = same hash)."""
 
     def sign(
         self,
@@ -81,13 +109,8 @@ class TokenRSAPrivateKey(rsa.RSAPrivateKey):
         else:
             raise MechanismUnsupportedError(f"RSA padding {padding.name} is not supported")
         signature = self._raw_sign(mech, data)
-        try:
-            self._public.verify(signature, data, padding, algorithm)
-        except InvalidSignature as exc:
-            raise SignatureCheckError(
-                f"token signature by key {self.label!r} did not verify in software"
-            ) from exc
-        return signature
+        return self._verified(
+            signature, lambda: self._public.verify(signature, data, padding, algorithm))
 
     def public_key(self) -> rsa.RSAPublicKey:
         return self._public
@@ -101,20 +124,6 @@ class TokenRSAPrivateKey(rsa.RSAPrivateKey):
 
     def private_numbers(self) -> rsa.RSAPrivateNumbers:
         _refuse_export()
-
-    def private_bytes(
-        self,
-        encoding: serialization.Encoding,
-        format: serialization.PrivateFormat,
-        encryption_algorithm: serialization.KeySerializationEncryption,
-    ) -> bytes:
-        _refuse_export()
-
-    def __copy__(self) -> TokenRSAPrivateKey:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, object]) -> TokenRSAPrivateKey:
-        return self
 
 
 _PKCS1v15 = padding.PKCS1v15
@@ -131,13 +140,8 @@ def _check_pss(pad: padding.PSS, algorithm: hashes.HashAlgorithm) -> None:
         raise MechanismUnsupportedError("RSA-PSS salt length must equal the digest length")
 
 
-class TokenECPrivateKey(ec.EllipticCurvePrivateKey):
+class TokenECPrivateKey(_TokenKey, ec.EllipticCurvePrivateKey):
     """An EC key in the token. ECDSA is hashed on the host; the r||s result is DER-encoded."""
-
-    def __init__(self, label: str, public: ec.EllipticCurvePublicKey, raw_sign: RawSign) -> None:
-        self.label = label
-        self._public = public
-        self._raw_sign = raw_sign
 
     def sign(self, data: bytes, signature_algorithm: ec.EllipticCurveSignatureAlgorithm) -> bytes:
         if not isinstance(signature_algorithm, ec.ECDSA):
@@ -152,13 +156,8 @@ class TokenECPrivateKey(ec.EllipticCurvePrivateKey):
         signature = utils.encode_dss_signature(
             int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big")
         )
-        try:
-            self._public.verify(signature, data, signature_algorithm)
-        except InvalidSignature as exc:
-            raise SignatureCheckError(
-                f"token signature by key {self.label!r} did not verify in software"
-            ) from exc
-        return signature
+        return self._verified(
+            signature, lambda: self._public.verify(signature, data, signature_algorithm))
 
     def public_key(self) -> ec.EllipticCurvePublicKey:
         return self._public
@@ -179,58 +178,19 @@ class TokenECPrivateKey(ec.EllipticCurvePrivateKey):
     def private_numbers(self) -> ec.EllipticCurvePrivateNumbers:
         _refuse_export()
 
-    def private_bytes(
-        self,
-        encoding: serialization.Encoding,
-        format: serialization.PrivateFormat,
-        encryption_algorithm: serialization.KeySerializationEncryption,
-    ) -> bytes:
-        _refuse_export()
 
-    def __copy__(self) -> TokenECPrivateKey:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, object]) -> TokenECPrivateKey:
-        return self
-
-
-class TokenEd25519PrivateKey(ed25519.Ed25519PrivateKey):
+class TokenEd25519PrivateKey(_TokenKey, ed25519.Ed25519PrivateKey):
     """An Ed25519 key in the token (CKM_EDDSA, pure EdDSA)."""
-
-    def __init__(self, label: str, public: ed25519.Ed25519PublicKey, raw_sign: RawSign) -> None:
-        self.label = label
-        self._public = public
-        self._raw_sign = raw_sign
 
     def sign(self, data: bytes) -> bytes:
         signature = self._raw_sign(SignMechanism.EDDSA, data)
-        try:
-            self._public.verify(signature, data)
-        except InvalidSignature as exc:
-            raise SignatureCheckError(
-                f"token signature by key {self.label!r} did not verify in software"
-            ) from exc
-        return signature
+        return self._verified(signature, lambda: self._public.verify(signature, data))
 
     def public_key(self) -> ed25519.Ed25519PublicKey:
         return self._public
 
-    def private_bytes(
-        self,
-        encoding: serialization.Encoding,
-        format: serialization.PrivateFormat,
-        encryption_algorithm: serialization.KeySerializationEncryption,
-    ) -> bytes:
-        _refuse_export()
-
     def private_bytes_raw(self) -> bytes:
         _refuse_export()
-
-    def __copy__(self) -> TokenEd25519PrivateKey:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, object]) -> TokenEd25519PrivateKey:
-        return self
 
 
 TokenKey = TokenRSAPrivateKey | TokenECPrivateKey | TokenEd25519PrivateKey
