@@ -63,15 +63,8 @@ def policy_context(app: Appliance) -> policy.PolicyContext:
         issuers[ca.name] = policy.IssuerInfo(
             name=ca.name, is_root=ca.kind == "root", min_points=cfg.ca_policy(ca.name).min_points,
             public_key_sha256=ca.spki_sha256, profiles=frozenset(profiles))
-    profiles = {
-        name: policy.ProfileRules(
-            name=name, kind=p.kind, max_days=p.max_days, max_days_low_points=p.max_days_low_points,
-            allow_wildcard=p.allow_wildcard, allow_ip=p.allow_ip, allow_internal=p.allow_internal,
-            min_points=p.min_points)
-        for name, p in cfg.profiles.items()
-    }
     return policy.PolicyContext(
-        issuers=issuers, profiles=profiles, root_may_issue_leaves=cfg.root_may_issue_leaves,
+        issuers=issuers, profiles=cfg.profiles, root_may_issue_leaves=cfg.root_may_issue_leaves,
         personal_name_min_points=cfg.personal_name_min_points, max_names=cfg.max_names,
         key_owner=app.ledger.key_owner,
     )

@@ -16,20 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from signer.errors import ConfigError
+from signer.policy import ProfileRules
 
 LEAF_KINDS = ("server", "client", "email", "subca")
 
 
-@dataclass(frozen=True)
-class LeafProfile:
-    name: str
-    kind: str
-    max_days: int
-    max_days_low_points: int
-    allow_wildcard: bool = False
-    allow_ip: bool = False
-    allow_internal: bool = False
-    min_points: int = 0
+# A leaf profile in signer.toml is exactly what the policy engine judges requests against.
+LeafProfile = ProfileRules
 
 
 @dataclass(frozen=True)
@@ -275,7 +268,7 @@ def parse_config(text: str) -> Config:
             raise ConfigError(f"profiles.{pname}.kind: must be one of {', '.join(LEAF_KINDS)}")
         profiles[pname] = LeafProfile(
             name=pname,
-            kind=kind,
+            kind=kind,  # checked against LEAF_KINDS above
             max_days=t.int("max_days", _REQUIRED, 1, 3653),
             max_days_low_points=t.int("max_days_low_points", _REQUIRED, 1, 3653),
             allow_wildcard=t.bool("allow_wildcard", False),
