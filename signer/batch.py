@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -214,11 +214,13 @@ def sign_batch(app: Appliance, batch_id: str, approve: list[str] | None = None,
                            (batch_id, rid))
             app._log("approval", {"batch": batch_id, "id": rid,
                                   "share_indices": app.share_indices})
-    _log_unlogged_import(app, batch_id)
-    _log_unlogged_certificates(app, batch_id)
+    from signer.export import log_records
     from signer.revocation import log_unlogged_crls
 
-    log_unlogged_crls(app)
+    _log_unlogged_import(app, batch_id)
+    logged = log_records(app.log.path)  # one pass serves both checks below
+    _log_unlogged_certificates(app, batch_id, logged)
+    log_unlogged_crls(app, logged=logged)
     rows = app.ledger.batch_requests(batch_id)
     issued = app.ledger.issued_for_batch(batch_id)
     todo, waiting = [], []
@@ -408,7 +410,8 @@ def _log_unlogged_import(app: Appliance, batch_id: str) -> None:
         for r in rows if r["id"] not in verdicts for d in (json.loads(r["decision"]),)])
 
 
-def _log_unlogged_certificates(app: Appliance, batch_id: str) -> int:
+def _log_unlogged_certificates(app: Appliance, batch_id: str,
+                               logged: Mapping[str, object]) -> int:
     """I2 recovery: log certificates that reached the ledger but not the log (a crash between).
 
     ``_Issuer._record`` inserts a chunk into the ledger, then logs it; a kill in between leaves
@@ -416,9 +419,6 @@ def _log_unlogged_certificates(app: Appliance, batch_id: str) -> int:
     run would skip them as already issued. Log them now, marked ``recovered``, before anything
     else happens in this batch (export refuses certificates that are not in the log).
     """
-    from signer.export import log_records
-
-    logged = log_records(app.log.path, batch_id)
     events = []
     for rid, row in app.ledger.issued_for_batch(batch_id).items():
         if row["cert_sha256"] in logged:

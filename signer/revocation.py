@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from pathlib import Path
 
 from cryptography import x509
@@ -50,16 +51,18 @@ def revoke(app: Appliance, ca: str, serial: str, reason: str) -> None:
     app._log("revoked", {"ca": ca, "serial": serial, "reason": reason})
 
 
-def log_unlogged_crls(app: Appliance, ca: str | None = None) -> int:
+def log_unlogged_crls(app: Appliance, ca: str | None = None, *,
+                      logged: Mapping[str, object] | None = None) -> int:
     """I2 recovery: log CRLs that reached the ledger but not the log (a crash between).
 
     ``issue_crl`` records a signed, verified CRL in the ledger, then logs it; a kill in between
     leaves a CRL whose number is used (I4: never reissued) but that the log does not name.
     Log it now, marked ``recovered``, and keep its copy in HOME if that was never written.
     """
-    from signer.export import log_records
+    if logged is None:
+        from signer.export import log_records
 
-    logged = log_records(app.log.path)
+        logged = log_records(app.log.path)
     rows = app.ledger.query("SELECT * FROM crls" + (" WHERE ca = ?" if ca else "") +
                             " ORDER BY ca, number", (ca,) if ca else ())
     n = 0
