@@ -19,6 +19,7 @@ import fcntl
 import json
 import os
 import re
+from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +36,7 @@ from signer.checkpoint import (
 )
 from signer.errors import LogError, SignerError
 from signer.files import fsync_dir, write_new
+from signer.logstate import LogState, check_fields
 from signer.merkle import (
     HASH_SIZE,
     SubtreeCache,
@@ -63,6 +65,7 @@ class Entry:
     data: dict[str, Any]
     line: bytes  # the exact bytes logged, without the newline
     leaf_hash: bytes
+    offset: int = 0  # byte offset of the line in the log file
 
 
 class _BadEntry(Exception):
@@ -137,6 +140,14 @@ def _parse_line(line: bytes, seq: int, last_time: str) -> dict[str, Any]:
     if secret:
         raise _BadEntry(f"carries a secret-looking key {secret} (I10)")
     return obj
+
+
+def _fold(state: LogState, obj: dict[str, Any]) -> None:
+    """Fold one checked entry into the state; a shape the fold cannot read is a bad entry."""
+    try:
+        state.apply(obj["type"], obj["data"], obj["seq"], obj["time"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise _BadEntry(f"{obj['type']} entry data is malformed ({type(exc).__name__})") from None
 
 
 def _iter_lines(f: IO[bytes]) -> Iterator[bytes]:
@@ -227,6 +238,8 @@ class CeremonyLog:
         self._file_size = 0
         self._checkpoints: list[tuple[int, Checkpoint, str]] = []
         self._broken = False
+        self._offsets = array("Q")
+        self.state = LogState()  # the facts folded from every entry (signer.logstate)
 
     @classmethod
     def open(cls, path: Path | str, origin: str, *, create: bool = False) -> CeremonyLog:
@@ -240,7 +253,7 @@ class CeremonyLog:
             if not create:
                 raise LogError(f"{path}: no ceremony log here")
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 os.fsync(fd)
                 os.close(fd)
                 fsync_dir(path.parent)
@@ -255,7 +268,9 @@ class CeremonyLog:
                     log._leaves.buf += leaf
                     if cp is not None:
                         log._checkpoints.append((obj["seq"], cp, obj["data"]["note"]))
+                    log._offsets.append(log._file_size)
                     log._file_size += len(line) + 1
+                    _fold(log.state, obj)
         except _BadEntry as exc:
             n = scanner.builder.size
             raise LogError(f"{path}: line {n + 1} (seq {n}): {exc}") from None
@@ -321,6 +336,44 @@ class CeremonyLog:
     def checkpoints(self) -> list[tuple[int, Checkpoint, str]]:
         """(seq of the checkpoint entry, its checkpoint, the signed note), oldest first."""
         return list(self._checkpoints)
+
+    def read_entry(self, seq: int) -> Entry:
+        """Entry ``seq`` read back from disk, checked against its leaf hash in the tree."""
+        if not 0 <= seq < self.size:
+            raise LogError(f"no entry {seq} in a log of {self.size}")
+        offset = self._offsets[seq]
+        try:
+            with open(self._path, "rb") as f:
+                f.seek(offset)
+                line = f.readline(MAX_LINE_BYTES + 1).rstrip(b"\n")
+        except OSError as exc:
+            raise LogError(f"{self._path}: cannot read ({exc.strerror or exc})") from None
+        leaf = leaf_hash(line)
+        if leaf != self._leaves[seq]:
+            raise LogError(f"{self._path}: entry {seq} changed on disk since the log was opened")
+        obj = json.loads(line)
+        return Entry(seq, obj["time"], obj["type"], obj["data"], line, leaf, offset)
+
+    def scan(self, types: frozenset[str]) -> Iterator[Entry]:
+        """Entries of these types, streamed from disk and checked against the tree. A recovery
+        path (finding what a crash left half-recorded), never part of an ordinary session."""
+        needles = [f'"type":"{t}"'.encode() for t in types]
+        try:
+            with open(self._path, "rb") as f:
+                offset = 0
+                for seq, raw in enumerate(f):
+                    if seq >= self.size:
+                        return
+                    line = raw.rstrip(b"\n")
+                    if any(n in line for n in needles):
+                        obj = json.loads(line)
+                        leaf = leaf_hash(line)
+                        if obj["type"] in types and leaf == self._leaves[seq]:
+                            yield Entry(seq, obj["time"], obj["type"], obj["data"], line, leaf,
+                                        offset)
+                    offset += len(raw)
+        except OSError as exc:
+            raise LogError(f"{self._path}: cannot read ({exc.strerror or exc})") from None
 
     def leaf_hash(self, seq: int) -> bytes:
         if not 0 <= seq < self.size:
@@ -395,6 +448,9 @@ class CeremonyLog:
             secret = find_secret_key(data)
             if secret:
                 raise LogError(f"refusing to log {secret}: it looks like a secret (I10)")
+            missing = check_fields(type, data)
+            if missing:
+                raise LogError(f"a {type} entry needs {missing}")
             try:
                 line = canonical_json(
                     {"seq": self.size + len(lines), "time": time, "type": type, "data": data})
@@ -423,12 +479,15 @@ class CeremonyLog:
         finally:
             os.close(fd)
         entries = []
-        for line in lines:
+        for line, data in zip(lines, items, strict=True):
             leaf = leaf_hash(line)
             self._leaves.buf += leaf
             self._builder.append(leaf)
+            self._offsets.append(self._file_size)
+            entries.append(Entry(self.size - 1, time, type, json.loads(line)["data"], line, leaf,
+                                 self._file_size))
             self._file_size += len(line) + 1
-            entries.append(Entry(self.size - 1, time, type, json.loads(line)["data"], line, leaf))
+            self.state.apply(type, data, self.size - 1, time)
         self._last_time = time
         return entries
 
@@ -511,6 +570,7 @@ def verify_log(
         return report(f"anchor checkpoint: {exc}" if anchor is not None else str(exc))
     truncated = 0
     consumed = 0
+    state = LogState()  # the same fold as CeremonyLog.open: what verifies also opens
     try:
         with open(path, "rb") as f:
             try:
@@ -518,6 +578,7 @@ def verify_log(
                     if anchor_cp is not None and scanner.builder.size == anchor_cp.size:
                         anchor_root = scanner.builder.root()
                     obj, _, cp = scanner.feed(line)
+                    _fold(state, obj)
                     consumed += len(line) + 1
                     kind = obj["type"]
                     if kind in counts or len(counts) < _MAX_COUNTED_TYPES:
