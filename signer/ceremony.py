@@ -32,13 +32,14 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from hsm.errors import HSMAuthError, HSMError
 from hsm.keys import TokenKey
 from hsm.token import ALGORITHMS, KeyAttributes, Token, TokenStatus
-from signer import airgap, quorum
-from signer.ceremony_log import CeremonyLog
+from signer import airgap, integrity, quorum
+from signer.ceremony_log import CeremonyLog, Entry
 from signer.config import Config, default_toml, load_config, parse_quorum
 from signer.errors import AirGapError, ConfigError, LogError, SignerError
 from signer.files import OutputError, check_new_output, write_new
 from signer.ledger import CARecord, Ledger
 from signer.lint import key_kind, lint_certificate, sign_certificate
+from signer.logstate import LogState
 from signer.profiles import (
     ProfileError,
     build_root,
@@ -48,6 +49,7 @@ from signer.profiles import (
     serial_hex,
     spki_sha256,
 )
+from transfer.errors import TransferError
 
 VERSION = "0.1.0"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -201,14 +203,15 @@ class Appliance:
         log_pub = token.public_key(log_label)
         assert isinstance(log_pub, ed25519.Ed25519PublicKey)
 
-        home.mkdir(parents=True, exist_ok=True)
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(home, 0o700)  # I10: the ledger, the log and the config are the owner's only
         for d in (paths.log_dir, paths.certs, paths.crls, paths.results):
-            d.mkdir(exist_ok=True)
+            d.mkdir(mode=0o700, exist_ok=True)
         origin = name or f"airgap-signer/{token_label}"
         CeremonyLog.open(paths.log, origin, create=True)
         write_new(paths.config, default_toml(
             name=origin, module=module, token_label=token_label, rehearsal=rehearsal,
-            quorum=quorum_spec).encode())
+            quorum=quorum_spec).encode(), mode=0o600)
         app = cls(home)
         app.token = token
         app.ledger.set_meta("log_public_key", log_pub.public_bytes_raw().hex())
@@ -217,7 +220,8 @@ class Appliance:
         app._log("appliance.init", {
             "rehearsal": rehearsal, "module": module, "token": token_label,
             "quorum": quorum_spec or None, "share_files": [p.name for p in share_files],
-            "log_key": log_attrs.to_json(), "config_sha256": app.config.digest,
+            "log_key": log_attrs.to_json(), "log_public_key": log_pub.public_bytes_raw().hex(),
+            "config_sha256": app.config.digest,
         })
         app.close()
         return app, share_files
@@ -267,49 +271,34 @@ class Appliance:
         # written, logged or shown); dropped at close().
         self._session_pin: str | None = pin
         self.token = token
-        self._check_log_key()
-        self._check_log_verifies(recovery)
-        self._open_session(at)
-        self._log_unlogged_cas()
-
-    def _check_log_verifies(self, recovery: bool) -> None:
-        from signer.recovery import check_log_for_session
-
         try:
-            check_log_for_session(self.paths.log, self.config.appliance_name,
-                                  self.log_public_key(), recovery=recovery)
-        except SignerError:
+            self._check_log_key()
+            self._check_log_verifies(recovery)
+            self._open_session(at)
+        except BaseException:
             self._token().close()
             self.token = None
             self._session_pin = None
             raise
+        # I2: finish what a crash left between the ledger and the log, before anything else.
+        from signer.completion import complete_interrupted
 
-    def _log_unlogged_cas(self) -> None:
-        """I2 recovery: log CAs that reached the ledger but not the log (a crash between).
+        try:
+            complete_interrupted(self)
+        except BaseException as exc:  # the refusal is logged and the session closes, signed
+            self.refuse("login", exc)
+            self.close()
+            raise
 
-        ``_create_ca`` records the CA, then logs ``ca.created``; after a kill in between, a
-        retry is refused (the CA exists) and the audit would fail for ever. Complete the record
-        from the ledger, marked ``recovered``, and write the PEM into HOME if it is missing.
-        """
-        from signer.export import log_records
+    def _check_log_verifies(self, recovery: bool) -> None:
+        from signer.recovery import check_log_for_session
 
-        logged = log_records(self.paths.log)
-        for rec in self.ledger.list_cas():
-            if rec.cert_sha256 in logged:
-                continue
-            try:
-                attrs: Any = self._token().key_attributes(rec.key_label).to_json()
-            except HSMError:  # recorded all the same; the key's absence is for I1 to refuse
-                attrs = None
-            self._log("ca.created", {
-                "ca": rec.name, "kind": rec.kind, "issuer": rec.issuer, "serial": rec.serial,
-                "cert_sha256": rec.cert_sha256, "spki_sha256": rec.spki_sha256,
-                "key": rec.key_label, "key_algorithm": rec.key_algorithm,
-                "key_attributes": attrs, "lint_findings": [], "recovered": True})
-            out = self.paths.certs / f"{rec.name}.pem"
-            if not out.exists():
-                cert = x509.load_der_x509_certificate(rec.cert_der)
-                write_new(out, cert.public_bytes(serialization.Encoding.PEM))
+        root = check_log_for_session(self.paths.log, self.config.appliance_name,
+                                     self.log_public_key(), recovery=recovery)
+        # The facts this session acts on were folded when the log was opened; they must be
+        # the facts of the log that just verified (nothing changed the file in between).
+        if root is not None and root != self.log.root_at(self.log.size).hex():
+            raise LogError("the ceremony log changed on disk while the session was opening")
 
     def open_public(self) -> Token:
         """The token without login, for `token status`."""
@@ -336,6 +325,10 @@ class Appliance:
         self.interfaces = airgap.interfaces_up(_sys_net())
         token = self._token()
         st = token.status()
+        if self.log.state.config_sha256 != self.config.digest:
+            # The policy in force, in full, whenever it changes: auditors re-judge each batch
+            # with the policy that judged it, and see every change (who, when: this session).
+            self._log("config", {"sha256": self.config.digest, "text": self.config.text})
         self._log("session.open", {
             "version": VERSION, "config_sha256": self.config.digest, "rehearsal": self.rehearsal,
             "token": {"label": st.label, "serial": st.serial, "model": st.model},
@@ -369,15 +362,6 @@ class Appliance:
         earlier = [c for c in self.log.checkpoints() if c[0] < self.session_start]
         return earlier[-1] if earlier else None
 
-    def signing_workers(self) -> int:
-        """How many signing processes to use: ``SIGNER_WORKERS`` or one per core."""
-        value = os.environ.get("SIGNER_WORKERS")
-        if value is not None:
-            if not value.isdigit():
-                raise SignerError("SIGNER_WORKERS must be a whole number")
-            return int(value)
-        return os.cpu_count() or 1
-
     def worker_credentials(self) -> tuple[str, str, str]:
         """(module, token label, PIN) for signing worker processes of this session."""
         pin = getattr(self, "_session_pin", None)
@@ -398,19 +382,27 @@ class Appliance:
             raise SignerError("no ceremony time confirmed")
         return self.time
 
-    def _log(self, kind: str, data: dict[str, Any]) -> None:
-        self.log.append(kind, data, format_time(self._time()))
+    def _log(self, kind: str, data: dict[str, Any]) -> Entry:
+        return self.log.append(kind, data, format_time(self._time()))
 
-    def log_many(self, kind: str, items: list[dict[str, Any]]) -> None:
-        """Append entries of one kind (one fsync per call when the log supports it)."""
+    def log_event(self, kind: str, data: dict[str, Any]) -> Entry:
+        """Append one entry at the ceremony time (the session must be open)."""
+        return self._log(kind, data)
+
+    def log_many(self, kind: str, items: list[dict[str, Any]]) -> list[Entry]:
+        """Append entries of one kind with one write and one fsync."""
         if not items:
-            return
-        many = getattr(self.log, "append_many", None)
-        if many is not None:
-            many(kind, items, format_time(self._time()))
-        else:
-            for data in items:
-                self._log(kind, data)
+            return []
+        return self.log.append_many(kind, items, format_time(self._time()))
+
+    @property
+    def state(self) -> LogState:
+        """The facts folded from the log: what the ledger's rows are checked against."""
+        return self.log.state
+
+    @property
+    def ceremony_time(self) -> dt.datetime:
+        return self._time()
 
     def require_airgap(self) -> None:
         """I12: refuse to sign with a network interface up, unless this is a rehearsal home."""
@@ -420,11 +412,13 @@ class Appliance:
                 f"network interface(s) up: {', '.join(self.interfaces)}; signing is refused "
                 "on a non-rehearsal appliance (I12)")
 
-    def refuse(self, what: str, error: Exception) -> None:
+    def refuse(self, what: str, error: BaseException) -> None:
         """Record a refusal in the log (best effort: the error itself is what the user sees)."""
         if self.token is not None and self.time is not None:
+            text = str(error) if isinstance(error, (SignerError, HSMError, TransferError)) \
+                else f"internal error {type(error).__name__}"
             try:
-                self._log("refused", {"command": what, "error": str(error)[:500]})
+                self._log("refused", {"command": what, "error": text[:500]})
             except SignerError:
                 pass
 
@@ -473,16 +467,20 @@ class Appliance:
                    issuer: str | None) -> CARecord:
         # Step 1: validate before the token is asked anything.
         _check_name(name, "CA name")
-        if self.ledger.get_ca(name):
+        if self.ledger.get_ca(name) or name in self.state.cas:
             raise SignerError(f"CA {name!r} already exists")
         dn = parse_dn(subject)
         cap = self.config.root_max_days if issuer is None else self.config.sub_max_days
         days = cap if days is None and issuer is None else days
         issuer_rec = None
         if issuer is not None:
-            issuer_rec = self.ledger.get_ca(issuer)
+            issuer_rec = integrity.verified_ca(self.ledger, self.state, issuer)
             if issuer_rec is None:
                 raise SignerError(f"unknown issuer CA {issuer!r}")
+            issuer_end = dt.datetime.fromisoformat(issuer_rec.not_after)
+            if not dt.datetime.fromisoformat(issuer_rec.not_before) <= self._time() < issuer_end:
+                raise SignerError(f"issuer CA {issuer!r} is not valid at the ceremony time "
+                                  f"{format_time(self._time())}")
         if days is None:
             days = cap
             if issuer_rec is not None:  # default: as long as the issuer allows
@@ -497,7 +495,7 @@ class Appliance:
         key = self._token().signing_key(key_label)
         public = key.public_key()
         spki = spki_sha256(public)
-        for ca in self.ledger.list_cas():
+        for ca in integrity.verified_cas(self.ledger, self.state):
             if ca.spki_sha256 == spki:
                 raise SignerError(f"key {key_label!r} already belongs to CA {ca.name!r}")
         if key_kind(public) not in ("rsa-3072", "rsa-4096", "ec-p256", "ec-p384"):
@@ -536,14 +534,15 @@ class Appliance:
             not_after=cert.not_valid_after_utc.isoformat(), created_at=format_time(now),
         )
         self.ledger.add_ca(rec)
-        self._log("ca.created", {
+        entry = self._log("ca.created", {
             "ca": name, "kind": rec.kind, "issuer": issuer_name, "serial": rec.serial,
             "cert_sha256": rec.cert_sha256, "spki_sha256": spki, "key": key_label,
             "key_algorithm": rec.key_algorithm,
             "key_attributes": self._token().key_attributes(key_label).to_json(),
             "lint_findings": [str(f) for f in linted.findings],
         })
-        write_new(out, cert.public_bytes(serialization.Encoding.PEM))
+        self.ledger.mark_ca_logged(name, entry.seq)
+        write_new(out, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
         return rec
 
     def list_cas(self) -> list[CARecord]:

@@ -57,6 +57,7 @@ class Config:
     profiles: dict[str, LeafProfile]
     cas: dict[str, CAPolicy]
     digest: str = field(default="")
+    text: str = field(default="", repr=False)  # the TOML as read (logged when it changes)
 
     def ca_policy(self, name: str) -> CAPolicy:
         return self.cas.get(name, CAPolicy(name=name))
@@ -275,6 +276,7 @@ def parse_config(text: str) -> Config:
             allow_ip=t.bool("allow_ip", False),
             allow_internal=t.bool("allow_internal", False),
             min_points=t.int("min_points", 0, 0, 1000),
+            clip_to_issuer=t.bool("clip_to_issuer", False),
         )
         t.done()
     pt.done()
@@ -304,7 +306,7 @@ def parse_config(text: str) -> Config:
         ca_policies_oids=ca_pol, leaf_policy_oids=leaf_pols,
         root_may_issue_leaves=root_leaves, personal_name_min_points=pn_min,
         max_names=max_names, next_ceremony=nc, profiles=profiles, cas=cas,
-        digest=hashlib.sha256(text.encode()).hexdigest(),
+        digest=hashlib.sha256(text.encode()).hexdigest(), text=text,
     )
 
 

@@ -4,6 +4,10 @@ The bundle carries every outcome, the CA chain, the CRLs issued for the batch, t
 log checkpoint, a consistency proof from the previous ceremony's checkpoint, and for each
 certificate and CRL a C2SP tlog-proof whose ``extra`` line is the exact log entry that
 recorded it, so the online side and auditors can check it against the signed log.
+
+Every outcome comes from the log's facts: decisions whose digests match the import, failures
+and revocation outcomes as logged, certificates and CRLs whose log entries (read back by their
+recorded index and checked against the tree) name exactly their bytes.
 """
 
 from __future__ import annotations
@@ -17,108 +21,135 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from signer import integrity
 from signer.ceremony import Appliance, format_time
+from signer.ceremony_log import Entry
 from signer.checkpoint import format_tlog_proof
-from signer.errors import SignerError
+from signer.errors import LogError, SignerError
 from signer.files import check_new_output, write_new
 from transfer import bundle as tb
 
-_RECORD_TYPES = (b'"type":"cert.issued"', b'"type":"crl.issued"', b'"type":"ca.created"')
+
+def _logged(app: Appliance, seq: int | None, kind: str, digest: str, what: str,
+            batch_id: str, request_id: str | None = None) -> Entry:
+    """The log entry recording ``what``: at its recorded index, naming exactly its digest."""
+    try:
+        if seq is None:
+            raise LogError("no log entry recorded")
+        entry = app.log.read_entry(seq)
+    except LogError as exc:
+        raise SignerError(f"{what} is not in the ceremony log (I2): {exc}") from None
+    d = entry.data
+    ok = entry.type == kind and digest in (d.get("cert_sha256"), d.get("crl_sha256")) \
+        and d.get("batch") == batch_id and (request_id is None or d.get("id") == request_id)
+    if not ok:
+        raise integrity.IntegrityError(
+            f"the ledger disagrees with the ceremony log: {what} is not the one its log entry "
+            f"records ({integrity.AUDIT_HINT})")
+    return entry
 
 
-def log_records(path: Path, batch_id: str | None = None) -> dict[str, tuple[int, bytes]]:
-    """Map certificate/CRL SHA-256 -> (seq, exact entry line) from the log, in one pass."""
-    found: dict[str, tuple[int, bytes]] = {}
-    with open(path, "rb") as f:
-        for line in f:
-            if not any(t in line for t in _RECORD_TYPES):
-                continue
-            line = line.rstrip(b"\n")
-            entry = json.loads(line)
-            data = entry["data"]
-            if batch_id is not None and data.get("batch") != batch_id:
-                continue
-            digest = data.get("cert_sha256") or data.get("crl_sha256")
-            if digest:
-                found[digest] = (entry["seq"], line)
-    return found
+def _outcomes(app: Appliance, staged: integrity.StagedBatch,
+              entries: dict[str, Entry]) -> list[tb.Outcome]:
+    batch_id = staged.fact.id
+    issued = app.ledger.issued_for_batch(batch_id)
+    outcomes = []
+    for s in staged.requests:
+        d, rid = s.decision, s.row.id
+        cert = issued.get(rid)
+        if cert is not None:
+            digest = hashlib.sha256(cert.cert_der).hexdigest()
+            entries[digest] = _logged(app, cert.log_seq, "cert.issued", digest,
+                                      f"the certificate of request {rid}", batch_id, rid)
+            pem = x509.load_der_x509_certificate(cert.cert_der).public_bytes(
+                serialization.Encoding.PEM).decode()
+            outcomes.append(tb.Outcome(rid, "issued", cert.serial, pem, ()))
+        elif s.failure is not None:
+            outcomes.append(tb.Outcome(rid, "rejected", None, None,
+                                       (tb.Reason(s.failure[0], s.failure[1]),)))
+        elif d.accepted and d.needs_approval and not s.approved:
+            outcomes.append(tb.Outcome(rid, "rejected", None, None, (tb.Reason(
+                "approval.missing", "the custodians did not approve this sub-CA request"),)))
+        elif d.accepted:
+            raise SignerError(f"request {rid} is accepted but not signed yet: "
+                              f"run `signer batch sign {batch_id}` first")
+        else:
+            outcomes.append(tb.Outcome(rid, "rejected", None, None, tuple(
+                tb.Reason(r.code, r.message) for r in d.reasons)))
+    return outcomes
+
+
+def _revocations(staged: integrity.StagedBatch) -> list[tb.RevocationOutcome]:
+    out = []
+    for rv in staged.revocations:
+        if rv.verdict == "reject":
+            reasons = json.loads(rv.reasons)
+            status = "rejected"
+        else:
+            logged = staged.fact.revocation_outcomes.get(rv.position)
+            if logged is None:
+                raise SignerError(f"revocations of batch {staged.fact.id} are not processed "
+                                  f"yet: run `signer batch sign {staged.fact.id}` first")
+            status = logged
+            reasons = json.loads(rv.outcome_reasons) if logged == "rejected" else []
+            if logged == "rejected" and not reasons:
+                reasons = [{"code": "revocation.rejected", "message": "refused at signing"}]
+        out.append(tb.RevocationOutcome(rv.ca, rv.serial, status, tuple(
+            tb.Reason(x["code"], x["message"]) for x in reasons)))
+    return out
 
 
 def export_batch(app: Appliance, batch_id: str, out: Path) -> dict[str, Any]:
-    b = app.ledger.batch(batch_id)
-    if b is None:
-        raise SignerError(f"unknown batch {batch_id!r}")
+    staged = integrity.verified_batch(app.ledger, app.state, batch_id)
+    integrity.check_batch_issued_count(app.ledger, staged.fact)
     check_new_output(out)
     app.require_airgap()
-    issued = app.ledger.issued_for_batch(batch_id)
-    outcomes = []
-    for r in app.ledger.batch_requests(batch_id):
-        d = json.loads(r["decision"])
-        cert = issued.get(r["id"])
-        if cert is not None:
-            pem = x509.load_der_x509_certificate(bytes(cert["cert_der"])).public_bytes(
-                serialization.Encoding.PEM).decode()
-            outcomes.append(tb.Outcome(r["id"], "issued", cert["serial"], pem, ()))
-        elif r["verdict"] == "accept" and d["needs_approval"] and not r["approved"]:
-            outcomes.append(tb.Outcome(r["id"], "rejected", None, None, (tb.Reason(
-                "approval.missing", "the custodians did not approve this sub-CA request"),)))
-        elif r["verdict"] == "accept":
-            raise SignerError(f"request {r['id']} is accepted but not signed yet: "
-                              f"run `signer batch sign {batch_id}` first")
-        else:
-            outcomes.append(tb.Outcome(r["id"], "rejected", None, None, tuple(
-                tb.Reason(x["code"], x["message"]) for x in d["reasons"])))
-    revocations = []
-    for rv in app.ledger.batch_revocations(batch_id):
-        if rv["status"] == "pending":
-            raise SignerError(f"revocations of batch {batch_id} are not processed yet: run "
-                              f"`signer batch sign {batch_id}` first")
-        revocations.append(tb.RevocationOutcome(
-            rv["ca"], rv["serial"], "revoked" if rv["status"] == "revoked" else "rejected",
-            tuple(tb.Reason(x["code"], x["message"]) for x in json.loads(rv["reasons"]))))
+    entries: dict[str, Entry] = {}
+    outcomes = _outcomes(app, staged, entries)
+    revocations = _revocations(staged)
     chain = [tb.ChainCertificate(ca.name, x509.load_der_x509_certificate(ca.cert_der).public_bytes(
-        serialization.Encoding.PEM).decode()) for ca in app.ledger.list_cas()]
+        serialization.Encoding.PEM).decode()) for ca in integrity.verified_cas(app.ledger,
+                                                                              app.state)]
     crl_rows = app.ledger.crls_for_batch(batch_id)
-    crls = [tb.IssuedCrl(c["ca"], c["number"], x509.load_der_x509_crl(bytes(c["der"])).public_bytes(
-        serialization.Encoding.PEM).decode()) for c in crl_rows]
+    crls = []
+    for c in crl_rows:
+        entries[c.sha256] = _logged(app, c.log_seq, "crl.issued", hashlib.sha256(c.der).hexdigest(),
+                                    f"CRL {c.number} of {c.ca!r}", batch_id)
+        crls.append(tb.IssuedCrl(c.ca, c.number, x509.load_der_x509_crl(c.der).public_bytes(
+            serialization.Encoding.PEM).decode()))
 
     # The log: record the export, then sign a checkpoint covering everything so far.
-    app._log("batch.export", {"batch": batch_id, "out": out.name})
+    app.log_event("batch.export", {"batch": batch_id, "out": out.name})
     prev = app.previous_checkpoint()
     note = app.checkpoint()
     size = app.log.checkpoints()[-1][1].size
-    records = log_records(app.log.path, batch_id)
-    wanted = [c["cert_sha256"] for c in issued.values()] + [c["sha256"] for c in crl_rows]
-    inclusion = {}
-    for digest in wanted:
-        if digest not in records:
-            raise SignerError(f"certificate or CRL {digest[:16]} is not in the ceremony log (I2)")
-        seq, line = records[digest]
-        inclusion[digest] = format_tlog_proof(seq, app.log.inclusion_proof(seq, size), note,
-                                              extra=line)
+    inclusion = {digest: format_tlog_proof(e.seq, app.log.inclusion_proof(e.seq, size), note,
+                                           extra=e.line) for digest, e in entries.items()}
     consistency: tuple[bytes, ...] = ()
     if prev is not None:
         consistency = tuple(app.log.consistency_proof(prev[1].size, size))
     body = tb.ResultBody(
-        request_digest=b["digest"], batch_id=batch_id, ra=b["ra"], sequence=b["sequence"],
-        issued_at=format_time(app._time()), rehearsal=app.rehearsal,
-        appliance=app.config.appliance_name, outcomes=tuple(outcomes),
+        request_digest=staged.fact.digest, batch_id=batch_id, ra=staged.fact.ra,
+        sequence=staged.fact.sequence, issued_at=format_time(app.ceremony_time),
+        rehearsal=app.rehearsal, appliance=app.config.appliance_name, outcomes=tuple(outcomes),
         revocations=tuple(revocations), chain=tuple(chain), crls=tuple(crls),
         log=tb.LogProofs(checkpoint=note, previous_checkpoint=prev[2] if prev else None,
                          consistency_proof=consistency, inclusion=inclusion),
     )
     key = app.token_key(app.config.log_key)
     pub = key.public_key()
-    assert isinstance(pub, ed25519.Ed25519PublicKey)
+    if not isinstance(pub, ed25519.Ed25519PublicKey):
+        raise SignerError("the appliance's log key is not Ed25519")
     raw = tb.encode_result_bundle(body, key.sign, pub.public_bytes_raw())
     digest = hashlib.sha256(raw).hexdigest()
-    write_new(out, raw)
+    write_new(out, raw, mode=0o644)
     keep = app.paths.results / f"{batch_id}-{size}.res"
     if not keep.exists():
         write_new(keep, raw)
-    app._log("batch.exported", {"batch": batch_id, "sha256": digest, "checkpoint_size": size,
-                                "certificates": len(issued), "crls": len(crl_rows)})
-    with app.ledger.transaction() as db:
-        db.execute("UPDATE batches SET state = 'exported' WHERE id = ?", (batch_id,))
-    return {"batch": batch_id, "out": str(out), "sha256": digest, "certificates": len(issued),
+    n_certs = sum(o.status == "issued" for o in outcomes)
+    app.log_event("batch.exported", {"batch": batch_id, "sha256": digest,
+                                     "checkpoint_size": size, "certificates": n_certs,
+                                     "crls": len(crl_rows)})
+    app.ledger.set_batch_state(batch_id, "exported")
+    return {"batch": batch_id, "out": str(out), "sha256": digest, "certificates": n_certs,
             "crls": len(crl_rows), "checkpoint_size": size}

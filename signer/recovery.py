@@ -45,18 +45,20 @@ def describe_crash_tail(report: LogReport) -> str:
     return " and ".join(parts)
 
 
-def check_log_for_session(path: Path, origin: str, key: bytes, *, recovery: bool = False) -> None:
-    """Refuse to open a session on a log that does not verify (raises LogError).
+def check_log_for_session(path: Path, origin: str, key: bytes, *,
+                          recovery: bool = False) -> str | None:
+    """Refuse to open a session on a log that does not verify (raises LogError); returns the
+    verified root (hex), or None for a recovery session on an unsigned tail.
 
     ``recovery`` lets ``audit recover`` open its session on a log whose only fault is an
     unsigned tail (an incomplete last line must already have been cut).
     """
     report = verify_log(path, origin, origin, key)
     if report.ok:
-        return
+        return report.root
     if is_crash_tail(report):
         if recovery and not report.truncated_bytes:
-            return
+            return None
         raise LogError(
             f"the ceremony log does not verify: {describe_crash_tail(report)} (an interrupted "
             "session: a crash or power cut); no ceremony can start until it is recovered with "

@@ -24,11 +24,12 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Label, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 
-from signer.batch import ImportResult, SignReport, import_batch, show_batch, sign_batch
+from signer.batch import ImportResult, import_batch, show_batch
 from signer.ceremony import Appliance
 from signer.errors import SignerError
 from signer.export import export_batch
 from signer.revocation import issue_crl
+from signer.signing import SignReport, sign_batch
 from signer.tui.jobs import words8
 from signer.tui.screens import CeremonyScreen
 from signer.tui.widgets import ERRORS, ErrorLine, grouped_hex, one_line

@@ -13,6 +13,7 @@ the service functions, and gathers read-only facts for the overview. Secrets pas
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -150,5 +151,5 @@ def _overview(app: Appliance) -> Overview:
         checkpoint_words=words8(root) if root else None, last_time=app.log.last_time,
         interfaces_up=interfaces,
         ceremony_time=format_time(app.time) if app.time and logged_in else None,
-        batches=[dict(r) for r in app.ledger.list_batches()],
+        batches=[dataclasses.asdict(r) for r in app.ledger.list_batches()],
     )

@@ -196,7 +196,7 @@ def test_revocation_and_crl(online, copy_home, hierarchy, tmp_path):
 
 def test_parallel_signing_workers(online, copy_home, hierarchy, tmp_path, monkeypatch):
     """Above the worker threshold, worker processes sign with their own sessions."""
-    from signer.batch import WORKER_THRESHOLD
+    from signer.signing import WORKER_THRESHOLD
 
     n = WORKER_THRESHOLD + 12
     reqs = []

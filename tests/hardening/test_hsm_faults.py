@@ -21,7 +21,7 @@ from pkcs11 import exceptions as p11e
 
 import hsm.token
 from hsm.errors import DeviceError
-from signer import batch
+from signer import signing
 from signer.cli import main
 from tests.conftest import AT, Hierarchy
 from tests.hardening.killharness import (
@@ -150,7 +150,7 @@ def _ledger_and_log(home: Path) -> tuple[set[str], set[str], int]:
 def test_token_failure_mid_batch_stops_between_certificates(
         prepared, staged, capsys, monkeypatch, after, labels, chunk):
     monkeypatch.setenv("SIGNER_WORKERS", "0")
-    monkeypatch.setattr(batch, "CHUNK", chunk)
+    monkeypatch.setattr(signing, "CHUNK", chunk)
     FaultyToken(after, labels).install(monkeypatch)
     rc, err = cli(capsys, staged, "batch", "sign", prepared.batch, "--pin-file",
                   prepared.pin_file, "--at", LATER)

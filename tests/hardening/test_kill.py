@@ -16,12 +16,13 @@ import sqlite3
 import subprocess
 import sys
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from signer.errors import LedgerError
-from signer.ledger import Ledger
+from signer.ledger import CertRow, Ledger
 from tests.conftest import AT, Hierarchy
 from tests.hardening.killharness import (
     CONFIRMATION,
@@ -91,15 +92,14 @@ def test_kill_sign_after_a_random_number_of_log_lines(prepared, tmp_path):
 def test_ledger_refuses_a_second_certificate_for_one_request(tmp_path):
     # I3 / "nothing doubled" as a constraint, not a hope.
     ledger = Ledger(tmp_path / "ledger.sqlite")
-    row = ["class1", "01", "server", "m1", "b1", "r1", "spki", "nb", "na", b"der", "sha", "t"]
-    ledger.add_certificates([tuple(row)])
-    row[1], row[10] = "02", "sha2"
+    row = CertRow("class1", "01", "server", "m1", "b1", "r1", "spki", "nb", "na", b"der", "sha",
+                  "t")
+    ledger.add_certificates([row])
     with pytest.raises(LedgerError, match="UNIQUE"):
-        ledger.add_certificates([tuple(row)])
-    row[4] = None  # CA certificates carry no batch: many are allowed
-    ledger.add_certificates([tuple(row)])
-    row[1], row[10] = "03", "sha3"
-    ledger.add_certificates([tuple(row)])
+        ledger.add_certificates([replace(row, serial="02", cert_sha256="sha2")])
+    # CA certificates carry no batch: many are allowed
+    ledger.add_certificates([replace(row, serial="02", cert_sha256="sha2", batch_id=None)])
+    ledger.add_certificates([replace(row, serial="03", cert_sha256="sha3", batch_id=None)])
     ledger.close()
     db = sqlite3.connect(tmp_path / "ledger.sqlite")
     assert db.execute("SELECT COUNT(*) FROM certificates").fetchone()[0] == 3
