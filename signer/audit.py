@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
+from signer.audit_ledger import cross_check
 from signer.ceremony_log import CeremonyLog, LogReport, verify_log
 from signer.checkpoint import (
     checkpoint_of_note_unverified,
@@ -83,7 +83,9 @@ def verify_bundle_proofs(body: tb.ResultBody, appliance_key: bytes) -> int:
 class AuditReport:
     log: LogReport
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     bundles: int = 0
+    batches_rejudged: int = 0
     proofs: int = 0
     certificates: int = 0
     crls: int = 0
@@ -94,8 +96,9 @@ class AuditReport:
 
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "log": json.loads(self.log.to_json()), "problems": self.problems,
-                "bundles": self.bundles, "inclusion_proofs": self.proofs,
-                "certificates_checked": self.certificates, "crls_checked": self.crls}
+                "notes": self.notes, "bundles": self.bundles, "inclusion_proofs": self.proofs,
+                "certificates_checked": self.certificates, "crls_checked": self.crls,
+                "batches_rejudged": self.batches_rejudged}
 
     def text(self) -> str:
         lg = self.log
@@ -103,11 +106,13 @@ class AuditReport:
                  + ("OK" if lg.ok else f"FAILED at entry {lg.error_seq} (line {lg.error_line}): "
                     f"{lg.first_error}")]
         if self.certificates or self.crls:
-            lines.append(f"ledger: {self.certificates} certificates and {self.crls} CRLs match "
-                         "the log and verify against their CA keys")
+            lines.append(f"ledger: {self.certificates} certificates and {self.crls} CRLs checked "
+                         f"against the log and their CA keys; {self.batches_rejudged} batches "
+                         "judged again")
         if self.bundles:
             lines.append(f"bundles: {self.bundles} verified, {self.proofs} inclusion proofs")
         lines += [f"PROBLEM: {p}" for p in self.problems]
+        lines += [f"note: {n}" for n in self.notes]
         lines.append("RESULT: " + ("OK" if self.ok else "DISCREPANCIES FOUND"))
         return "\n".join(lines)
 
@@ -152,7 +157,13 @@ def audit_verify(
         except (OSError, SignerError, TransferError, LogError, ValueError) as exc:
             report.problems.append(f"bundle {path.name}: {exc}")
     if ledger is not None:
-        _cross_check(ledger, records, report)
+        from signer.ceremony import VERSION
+
+        found = cross_check(log_path, ledger, VERSION)
+        report.problems += found.problems
+        report.notes += found.notes
+        report.certificates, report.crls = found.certificates, found.crls
+        report.batches_rejudged = found.rejudged
     return report
 
 
@@ -166,38 +177,3 @@ def _records(path: Path) -> dict[str, dict[str, Any]]:
                     d = entry["data"]
                     out[d.get("cert_sha256") or d["crl_sha256"]] = entry
     return out
-
-
-def _cross_check(ledger: Ledger, records: dict[str, dict[str, Any]], report: AuditReport) -> None:
-    """Ledger rows against log entries in both directions, and every signature."""
-    cas = {ca.name: x509.load_der_x509_certificate(ca.cert_der) for ca in ledger.list_cas()}
-    seen: set[str] = set()
-    for row in ledger.query("SELECT ca, serial, cert_der, cert_sha256 FROM certificates"):
-        digest = row["cert_sha256"]
-        seen.add(digest)
-        if digest not in records:
-            report.problems.append(f"certificate {row['serial']} of {row['ca']} is in the ledger "
-                                   "but not in the log")
-            continue
-        cert = x509.load_der_x509_certificate(bytes(row["cert_der"]))
-        issuer = cas.get(row["ca"])
-        try:
-            if issuer is None:
-                raise ValueError("no such CA")
-            cert.verify_directly_issued_by(issuer)
-        except (ValueError, TypeError, InvalidSignature):
-            report.problems.append(f"certificate {row['serial']} does not verify against CA "
-                                   f"{row['ca']!r}")
-        report.certificates += 1
-    for row in ledger.query("SELECT ca, number, der, sha256 FROM crls"):
-        seen.add(row["sha256"])
-        if row["sha256"] not in records:
-            report.problems.append(f"CRL {row['number']} of {row['ca']} is not in the log")
-            continue
-        crl = x509.load_der_x509_crl(bytes(row["der"]))
-        if row["ca"] not in cas or not crl.is_signature_valid(cas[row["ca"]].public_key()):
-            report.problems.append(f"CRL {row['number']} of {row['ca']} does not verify")
-        report.crls += 1
-    for digest, entry in records.items():
-        if digest not in seen:
-            report.problems.append(f"log entry {entry['seq']} ({entry['type']}) has no ledger row")

@@ -80,6 +80,8 @@ def run_audit(args: argparse.Namespace) -> None:
             raise SignerError(f"{args.checkpoint}: cannot read ({exc.strerror})") from None
     if not Path(log_path).exists():
         raise SignerError(f"{log_path}: no ceremony log")
+    if not Path(log_path).is_file():  # a device or a pipe would be read without end
+        raise SignerError(f"{log_path}: not a regular file")
     try:
         report = audit_verify(Path(log_path), key, origin=origin,
                               bundles=getattr(args, "bundle", None), anchor=anchor, ledger=ledger)
@@ -126,7 +128,7 @@ def run_recover(args: argparse.Namespace, home: Path) -> None:
             f'confirm with --confirm "{recovery.CONFIRMATION}"')
     rec = recovery.set_aside(paths.log, found)
     try:
-        cli.with_login(args, lambda app: app._log(recovery.RECOVERY_TYPE, rec.entry()),
+        cli.with_login(args, lambda app: app.log_event(recovery.RECOVERY_TYPE, rec.entry()),
                        recovery=True)
     except BaseException:  # e.g. a wrong PIN: put the cut bytes back if nothing was logged
         recovery.undo(paths.log, rec)

@@ -113,8 +113,8 @@ def _reorder(ls: list[bytes]) -> tuple[list[bytes], int]:
 
 def _extend(ls: list[bytes]) -> tuple[list[bytes], int]:
     last = json.loads(ls[-1])
-    ls.append(json.dumps({"data": {"batch": "ra1-9"}, "seq": last["seq"] + 1,
-                          "time": last["time"], "type": "batch.imported"},
+    ls.append(json.dumps({"data": {"command": "batch", "error": "invented"}, "seq": last["seq"] + 1,
+                          "time": last["time"], "type": "refused"},
                          separators=(",", ":"), sort_keys=True).encode() + b"\n")
     return ls, last["seq"] + 1
 
@@ -170,7 +170,8 @@ def test_ledger_and_log_must_match(ceremony, tmp_path):
     db.close()
     r = run_signer("audit", "verify", home=home, check=False)
     assert r.returncode == 1
-    assert "(cert.issued) has no ledger row" in r.stderr + r.stdout
+    assert "not in the ledger with these bytes" in r.stdout
+    assert "the certificate of CA 'root' (entry 22) is not in the ledger" in r.stderr
 
 
 def test_tampered_bundle_certificate_is_reported(ceremony, tmp_path):
