@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from signer import cli
-from signer.errors import SignerError, UsageError
+from signer.errors import UsageError
 
 
 def extend(cmd: Callable[..., argparse.ArgumentParser], sub: Any) -> None:
     ra = cmd("ra", "registration authorities").add_subparsers(dest="sub", required=True, parser_class=cli._Parser)
-    p = cmd("trust", "pin an RA's public key", ra)
-    p.add_argument("name")
-    p.add_argument("pubfile", type=Path)
+    p = cmd("trust", "pin a new RA's public key (logged)", ra)
+    p.add_argument("name", help="the RA's name, as its bundles give it")
+    p.add_argument("pubfile", type=Path, help="the RA's Ed25519 public key (PEM)")
+    p = cmd("replace", "replace an RA's key; its sequence continues (logged)", ra)
+    p.add_argument("name", help="a trusted RA")
+    p.add_argument("pubfile", type=Path, help="the RA's new Ed25519 public key (PEM)")
+    p = cmd("revoke", "revoke an RA: its bundles and staged batches are refused (logged)", ra)
+    p.add_argument("name", help="a trusted RA")
+    p.add_argument("--reason", default="", help="why, for the log")
+    cmd("list", "RAs as the log knows them, checked against the ledger", ra)
 
     rq = cmd("request", "(online side) RA keys and request bundles").add_subparsers(
         dest="sub", required=True, parser_class=cli._Parser)
@@ -47,7 +55,10 @@ def extend(cmd: Callable[..., argparse.ArgumentParser], sub: Any) -> None:
     p = cmd("verify", "verify a result bundle and unpack it", rs)
     p.add_argument("file", type=Path)
     p.add_argument("--trust", type=Path, required=True, help="the appliance's public key (audit pubkey)")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="an empty directory to unpack into")
+    p.add_argument("--request", type=Path,
+                   help="the request bundle this result answers (the RA's own copy): every "
+                        "certificate is checked against its CSR and verified facts")
 
     p = cmd("revoke", "record a revocation")
     p.add_argument("ca")
@@ -84,24 +95,30 @@ def _words(hexdigest: str) -> str:
 
 
 def cmd_ra(args: argparse.Namespace) -> None:
+    from signer import ra
     from signer.online import load_public_key
 
+    if args.sub == "list":
+        infos = cli.with_login(args, ra.list_ras)
+        cli.emit(args, {"ras": [i.to_json() for i in infos]}, "\n".join(
+            f"{i.name:16} key {i.key_id[:16]}… seq {i.last_sequence:<6} "
+            f"{'REVOKED' if i.revoked else 'trusted'}"
+            + ("" if i.integrity == "ok" else f"  WARNING: {i.integrity}") for i in infos)
+            or "(no RAs)")
+        return
+    if args.sub == "revoke":
+        key_id = cli.with_login(args, lambda app: ra.revoke_ra(app, args.name, args.reason))
+        cli.emit(args, {"ra": args.name, "key_id": key_id, "revoked": True},
+                 f"revoked RA {args.name!r}: its bundles are refused from now on")
+        return
     raw = load_public_key(args.pubfile)
-
-    def run(app: Any) -> str:
-        import hashlib
-
-        from signer.ceremony import _check_name, format_time
-
-        _check_name(args.name, "RA name")
-        if args.name in app.ledger.ra_keys():
-            raise SignerError(f"RA {args.name!r} is already trusted")
-        key_id = hashlib.sha256(raw).hexdigest()
-        app.ledger.trust_ra(args.name, raw, key_id, format_time(app._time()))
-        app._log("ra.trusted", {"ra": args.name, "key_id": key_id})
-        return key_id
-
-    key_id = cli.with_login(args, run)
+    if args.sub == "replace":
+        old, key_id = cli.with_login(args, lambda app: ra.replace_ra_key(app, args.name, raw))
+        cli.emit(args, {"ra": args.name, "old_key_id": old, "key_id": key_id},
+                 f"RA {args.name!r} now uses key {key_id[:16]}… ({_words(key_id)}); "
+                 f"the old key {old[:16]}… is refused")
+        return
+    key_id = cli.with_login(args, lambda app: ra.trust_ra(app, args.name, raw))
     cli.emit(args, {"ra": args.name, "key_id": key_id},
              f"trusted RA {args.name!r} (key {key_id[:16]}…, {_words(key_id)})")
 
@@ -125,9 +142,10 @@ def cmd_batch(args: argparse.Namespace) -> None:
     from signer import batch
 
     if args.sub == "import":
+        from transfer.bundle import MAX_REQUEST_FILE
         from transfer.usb import read_file
 
-        raw = read_file(args.file, 64 * 1024 * 1024)
+        raw = read_file(args.file, MAX_REQUEST_FILE)
         res = cli.with_login(args, lambda app: batch.import_batch(app, raw))
         cli.emit(args, res.to_json(), "\n".join([
             f"imported batch {res.batch} from RA {res.ra} (sequence {res.sequence})",
@@ -141,11 +159,16 @@ def cmd_batch(args: argparse.Namespace) -> None:
             data = batch.show_batch(app, args.id)
         finally:
             app.ledger.close()
+        if data["integrity"] != "ok":
+            print(f"WARNING: {data['integrity']}", file=sys.stderr)
         lines = [f"batch {data['batch']} from {data['ra']} (sequence {data['sequence']}), "
                  f"state {data['state']}", f"  digest {data['digest']}"]
         for r in data["requests"]:
             why = "; ".join(f"{x['code']}: {x['message']}" for x in r["reasons"])
             extra = " (needs --approve-ca)" if r["needs_approval"] and not r["approved"] else ""
+            if r["failure"]:
+                why = f"{r['failure']['code']}: {r['failure']['message']}"
+                extra += " FAILED at signing"
             lines.append(f"  {r['id']:16} {r['ca']:8} {r['profile']:7} {r['verdict']:6}"
                          f"{' serial ' + r['serial'] if r['serial'] else ''}{extra} {why}")
         for rv in data["revocations"]:
@@ -154,15 +177,19 @@ def cmd_batch(args: argparse.Namespace) -> None:
     elif args.sub == "list":
         app = cli.Appliance(cli.home_of(args))
         try:
-            rows = [dict(r) for r in app.ledger.list_batches()]
+            rows = [dataclasses.asdict(r) for r in app.ledger.list_batches()]
         finally:
             app.ledger.close()
         cli.emit(args, {"batches": rows}, "\n".join(
             f"{r['id']:24} {r['ra']:12} seq {r['sequence']:<5} {r['state']}" for r in rows) or "(none)")
     elif args.sub == "sign":
-        rep = cli.with_login(args, lambda app: batch.sign_batch(app, args.id, args.approve_ca))
+        from signer.signing import sign_batch
+
+        rep = cli.with_login(args, lambda app: sign_batch(app, args.id, args.approve_ca))
         lines = [f"batch {rep.batch}: {rep.issued} issued now, {rep.already} issued before, "
                  f"{rep.revoked} revocations"]
+        for f in rep.failed:
+            lines.append(f"  FAILED {f['id']}: {f['code']}: {f['message']}")
         if rep.awaiting_approval:
             lines.append(f"  awaiting custodian approval: {', '.join(rep.awaiting_approval)} "
                          "(batch sign --approve-ca ID)")
@@ -179,10 +206,12 @@ def cmd_batch(args: argparse.Namespace) -> None:
 def cmd_result(args: argparse.Namespace) -> None:
     from signer.online import verify_result
 
-    s = verify_result(args.file, args.trust, args.out)
+    s = verify_result(args.file, args.trust, args.out, args.request)
     cli.emit(args, s, f"result bundle verified: batch {s['batch']}, {s['issued']} issued, "
              f"{s['rejected']} rejected, {s['crls']} CRLs, {s['proofs_verified']} inclusion proofs; "
-             f"unpacked into {args.out}" + (" (REHEARSAL)" if s["rehearsal"] else ""))
+             f"unpacked into {args.out}" + (" (REHEARSAL)" if s["rehearsal"] else "")
+             + (f"; {s['checked_against_request']} certificates match the request bundle"
+                if s["checked_against_request"] is not None else ""))
 
 
 def cmd_revoke(args: argparse.Namespace) -> None:
