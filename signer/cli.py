@@ -23,9 +23,8 @@ from signer.ceremony import (
     terminal_prompt,
 )
 from signer.errors import SignerError, UsageError
+from signer.secure import harden_process, read_secret_file
 from transfer.errors import TransferError
-
-MAX_SECRET_FILE = 4096
 
 
 class _Parser(argparse.ArgumentParser):
@@ -118,25 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _read_secret_file(path: Path, what: str) -> str:
-    try:
-        st = path.stat()
-        if st.st_size > MAX_SECRET_FILE:
-            raise SignerError(f"{what} file {path}: too large")
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SignerError(f"{what} file {path}: not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SignerError(f"{what} file {path}: cannot read ({type(exc).__name__})") from None
-    return text.rstrip("\r\n")
-
-
 def credentials(args: argparse.Namespace) -> Credentials:
     creds = Credentials()
     if getattr(args, "pin_file", None):
-        creds.pin = _read_secret_file(args.pin_file, "PIN")
+        creds.pin = read_secret_file(args.pin_file, "PIN")
     for p in getattr(args, "share", None) or []:
-        creds.shares.append(_read_secret_file(p, "share"))
+        creds.shares.append(read_secret_file(p, "share"))
     if creds.pin is None and not creds.shares and sys.stdin.isatty():
         creds.prompt = terminal_prompt
     return creds
@@ -188,7 +174,7 @@ def with_login(args: argparse.Namespace, fn: Callable[[Appliance], Any], *,
         raise
     try:
         result = fn(app)
-    except (SignerError, HSMError, TransferError) as exc:
+    except BaseException as exc:  # any failure, a bug included, is logged and the session closed
         app.refuse(args.command, exc)
         witness(app.close())
         raise
@@ -291,6 +277,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    harden_process()  # I10: no core dump of a process that may hold a PIN or shares
+    os.umask(0o077)  # HOME and everything in it are the owner's; outputs say their own mode
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = COMMANDS.get(args.command)

@@ -29,8 +29,11 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_new(path: Path, data: bytes, *, replace: bool = False, mode: int = 0o644) -> None:
+def write_new(path: Path, data: bytes, *, replace: bool = False, mode: int = 0o600) -> None:
     """Write ``data`` to ``path`` atomically. Without ``replace``, an existing file is an error.
+
+    ``mode`` is applied exactly (whatever the umask): 0600 for what stays in HOME, 0644 for
+    outputs meant to leave the appliance (result bundles, CRLs, certificates).
 
     The bytes go to a temp file in the same directory, are fsynced, and are then hard-linked
     (no overwrite possible: link fails with EEXIST) or renamed (``replace``) into place; the
@@ -41,6 +44,7 @@ def write_new(path: Path, data: bytes, *, replace: bool = False, mode: int = 0o6
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         try:
+            os.fchmod(fd, mode)
             view = memoryview(data)
             while view:
                 n = os.write(fd, view)

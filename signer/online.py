@@ -18,13 +18,17 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.x509.oid import NameOID
 
 from signer.errors import SignerError
 from signer.files import check_new_output, fsync_dir, write_new
 from transfer import bundle as tb
+from transfer.errors import TransferError
+from transfer.usb import read_file
 
 MAX_SPEC = 4 * 1024 * 1024
 MAX_CSR = 16 * 1024
+MAX_KEY_FILE = 64 * 1024
 
 
 def keygen(out: Path) -> tuple[Path, Path]:
@@ -35,16 +39,22 @@ def keygen(out: Path) -> tuple[Path, Path]:
     write_new(out, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                      serialization.NoEncryption()), mode=0o600)
     write_new(pub_path, key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo), mode=0o644)
     return out, pub_path
+
+
+def _read(path: Path, limit: int) -> bytes:
+    """A bounded read of a regular file (a directory or a device is a clear error)."""
+    try:
+        return read_file(path, limit)
+    except TransferError as exc:
+        raise SignerError(str(exc)) from None
 
 
 def load_private_key(path: Path) -> ed25519.Ed25519PrivateKey:
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except FileNotFoundError:
-        raise SignerError(f"{path}: not found") from None
-    except (ValueError, TypeError, OSError) as exc:
+        key = serialization.load_pem_private_key(_read(path, MAX_KEY_FILE), password=None)
+    except (ValueError, TypeError) as exc:
         raise SignerError(f"{path}: not a PEM private key ({exc})") from None
     if not isinstance(key, ed25519.Ed25519PrivateKey):
         raise SignerError(f"{path}: RA keys are Ed25519")
@@ -54,11 +64,8 @@ def load_private_key(path: Path) -> ed25519.Ed25519PrivateKey:
 def load_public_key(path: Path) -> bytes:
     """An Ed25519 public key from PEM; returns the 32 raw bytes."""
     try:
-        data = path.read_bytes()
-        key = serialization.load_pem_public_key(data)
-    except FileNotFoundError:
-        raise SignerError(f"{path}: not found") from None
-    except (ValueError, TypeError, OSError) as exc:
+        key = serialization.load_pem_public_key(_read(path, MAX_KEY_FILE))
+    except (ValueError, TypeError) as exc:
         raise SignerError(f"{path}: not a PEM public key ({exc})") from None
     if not isinstance(key, ed25519.Ed25519PublicKey):
         raise SignerError(f"{path}: expected an Ed25519 public key")
@@ -67,11 +74,7 @@ def load_public_key(path: Path) -> bytes:
 
 def _read_spec(path: Path) -> dict[str, Any]:
     try:
-        if path.stat().st_size > MAX_SPEC:
-            raise SignerError(f"{path}: larger than {MAX_SPEC} bytes")
-        spec = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SignerError(f"{path}: not found") from None
+        spec = json.loads(_read(path, MAX_SPEC).decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise SignerError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(spec, dict) or set(spec) - {"requests", "revocations", "batch_id", "ra"}:
@@ -92,11 +95,9 @@ def pack(spec_path: Path, ra_key: Path, seq: int, out: Path, *, ra: str | None =
             raise SignerError(f"requests[{i}]: needs a 'csr' path")
         csr_path = (spec_path.parent / r["csr"]).resolve()
         try:
-            if csr_path.stat().st_size > MAX_CSR:
-                raise SignerError(f"requests[{i}]: {csr_path} is larger than {MAX_CSR} bytes")
-            csr = csr_path.read_bytes()
-        except OSError as exc:
-            raise SignerError(f"requests[{i}]: cannot read {csr_path} ({exc.strerror})") from None
+            csr = read_file(csr_path, MAX_CSR)
+        except TransferError as exc:
+            raise SignerError(f"requests[{i}]: {exc}") from None
         item = dict(r)
         item["csr"] = csr
         requests.append(item)
@@ -105,19 +106,72 @@ def pack(spec_path: Path, ra_key: Path, seq: int, out: Path, *, ra: str | None =
     body = {"batch_id": batch_id, "ra": ra_name, "sequence": seq, "created": when,
             "requests": requests, "revocations": spec.get("revocations", [])}
     raw = tb.encode_request_bundle(body, key.sign, key.public_key().public_bytes_raw())
-    write_new(out, raw)
+    write_new(out, raw, mode=0o644)
     return batch_id, hashlib.sha256(raw).hexdigest()
 
 
-def verify_result(path: Path, trust: Path, out_dir: Path) -> dict[str, Any]:
+def check_answers_request(body: tb.ResultBody, request_raw: bytes,
+                          chain: dict[str, x509.Certificate]) -> int:
+    """The result answers the RA's own request bundle: every certificate is for a request of
+    it, with the CSR's key, on the CA asked for, and names only among the facts verified (I8).
+    An independent check on the online side of what the appliance promises; returns the
+    number of certificates checked."""
+    if hashlib.sha256(request_raw).hexdigest() != body.request_digest:
+        raise SignerError("the result answers another request bundle (its digest differs)")
+    try:
+        requests = {r.id: r for r in tb.read_own_request_bundle(request_raw).requests}
+    except TransferError as exc:
+        raise SignerError(f"the request bundle cannot be read: {exc}") from None
+    ids = [o.id for o in body.outcomes]
+    if sorted(ids) != sorted(requests):
+        raise SignerError("the result's outcomes are not one per request of the bundle")
+    n = 0
+    for o in body.outcomes:
+        if o.status != "issued":
+            continue
+        req = requests[o.id]
+        cert = _load_cert(o.certificate, f"certificate for request {o.id!r}")
+        try:
+            csr = (x509.load_pem_x509_csr(req.csr) if req.csr.lstrip().startswith(b"-----")
+                   else x509.load_der_x509_csr(req.csr))
+            csr_key = csr.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        except ValueError:
+            raise SignerError(f"request {o.id!r}: a certificate was issued for an unreadable "
+                              "CSR") from None
+        cert_key = cert.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        if cert_key != csr_key:
+            raise SignerError(f"request {o.id!r}: the certificate is not for the CSR's key")
+        issuer = chain.get(req.ca)
+        if issuer is None or cert.issuer != issuer.subject:
+            raise SignerError(f"request {o.id!r}: not issued by CA {req.ca!r} as asked")
+        verified = set(req.verified.dns) | set(req.verified.email)
+        names = set(_names_of(cert))
+        cns = {a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)}
+        allowed_cn = verified | ({req.verified.name} if req.verified.name else set())
+        if not names <= verified or not cns <= allowed_cn:
+            raise SignerError(f"request {o.id!r}: the certificate names something the RA did "
+                              "not verify")
+        n += 1
+    return n
+
+
+def _names_of(cert: x509.Certificate) -> list[str]:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return [str(g.value) for g in san]
+
+
+def verify_result(path: Path, trust: Path, out_dir: Path,
+                  request: Path | None = None) -> dict[str, Any]:
     """Verify a result bundle as the online side does, then unpack it into ``out_dir``."""
     from signer.audit import verify_bundle_proofs
 
     appliance_key = load_public_key(trust)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise SignerError(f"{path}: cannot read ({exc.strerror})") from None
+    raw = _read(path, tb.MAX_RESULT_FILE)
     res = tb.parse_result_bundle(raw, appliance_key)
     body = res.body
     chain = {c.ca: _load_cert(c.certificate, f"chain certificate {c.ca!r}") for c in body.chain}
@@ -145,6 +199,9 @@ def verify_result(path: Path, trust: Path, out_dir: Path) -> dict[str, Any]:
             raise SignerError(f"CRL {c.number} of {c.ca!r} does not verify")
         files[f"crls/{c.ca}-{c.number}.crl"] = c.crl.encode()
     proofs = verify_bundle_proofs(body, appliance_key)
+    answered = None
+    if request is not None:
+        answered = check_answers_request(body, _read(request, tb.MAX_REQUEST_FILE), chain)
     for name, cert in chain.items():
         files[f"chain/{name}.pem"] = cert.public_bytes(serialization.Encoding.PEM)
     files["checkpoint"] = body.log.checkpoint.encode()
@@ -152,6 +209,7 @@ def verify_result(path: Path, trust: Path, out_dir: Path) -> dict[str, Any]:
                "issued": sum(o.status == "issued" for o in body.outcomes),
                "rejected": sum(o.status == "rejected" for o in body.outcomes),
                "crls": len(body.crls), "proofs_verified": proofs, "rehearsal": body.rehearsal,
+               "checked_against_request": answered,
                "outcomes": [{"id": o.id, "status": o.status, "serial": o.serial,
                              "reasons": [{"code": r.code, "message": r.message} for r in o.reasons]}
                             for o in body.outcomes]}
@@ -189,6 +247,6 @@ def _write_tree(out_dir: Path, files: dict[str, bytes]) -> None:
     for rel, data in sorted(files.items()):
         p = out_dir / rel
         p.parent.mkdir(parents=True, exist_ok=True)
-        write_new(p, data)
+        write_new(p, data, mode=0o644)
     fsync_dir(out_dir)
     os.sync()

@@ -309,5 +309,5 @@ def write_report(out: Path, log_path: Path, audit: AuditReport, *, appliance: st
     facts = collect(log_path)
     html = render_report(facts, audit, appliance=appliance, rehearsal=rehearsal,
                          log_name=log_path.name)
-    write_new(out, html.encode("utf-8"))
+    write_new(out, html.encode("utf-8"), mode=0o644)
     return facts

@@ -846,6 +846,14 @@ def parse_request_bundle(raw: bytes, trusted: Mapping[str, bytes]) -> RequestBun
                          key_id=env.key_id)
 
 
+def read_own_request_bundle(raw: bytes) -> RequestBody:
+    """The body of a request bundle, its signature NOT checked: only for the RA reading back
+    a file it packed itself (the caller matches its SHA-256 with the digest a result names)."""
+    env = _parse_envelope(raw, REQUEST_FORMAT, MAX_REQUEST_FILE)
+    body: RequestBody = _parse_body(env.body, _request_body_from_wire)
+    return body
+
+
 def peek_request_bundle_header(raw: bytes) -> tuple[str, str]:
     """(RA name, key id) of a request bundle, UNVERIFIED: only for finding the right key or
     saying which RA an unacceptable bundle claims to come from."""

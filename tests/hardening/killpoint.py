@@ -9,7 +9,9 @@
 - ``sign:N:before|after``: the N-th signature asked of the token, before the token is asked
   or after it answered (the signature exists only in this process's memory);
 - ``write:N``: the N-th atomic output (signer.files.write_new) after its temp file is written
-  and fsynced, before it is linked into place.
+  and fsynced, before it is linked into place;
+- ``abort:N``: the N-th signature asked of the token aborts the process (SIGABRT, which dumps
+  core where core dumps are on), while it holds the PIN (tests of I10).
 
 ``KILLPOINT_CHUNK`` sets the batch chunk size (several chunks, so more interesting points).
 Nothing here changes what the CLI does until the chosen event; then the process simply dies,
@@ -82,7 +84,7 @@ def install(spec: str) -> None:
     elif kind == "commit":
         from signer import ledger
 
-        orig_tx = ledger.Ledger.transaction
+        orig_tx = ledger.Ledger._transaction
 
         @contextmanager
         def transaction(self: Any) -> Iterator[Any]:
@@ -91,7 +93,21 @@ def install(spec: str) -> None:
             if hit():
                 die()
 
-        ledger.Ledger.transaction = transaction  # type: ignore[method-assign]
+        ledger.Ledger._transaction = transaction  # type: ignore[method-assign]
+    elif kind == "abort":
+        from hsm import token
+
+        orig_abort_wrap = token.wrap_key
+
+        def abort_wrap(label: str, public: Any, raw_sign: Callable[..., bytes]) -> Any:
+            def aborting(mech: Any, data: bytes) -> bytes:
+                if hit():
+                    os.abort()
+                return raw_sign(mech, data)
+
+            return orig_abort_wrap(label, public, aborting)
+
+        token.wrap_key = abort_wrap  # type: ignore[assignment]
     elif kind == "sign":
         from hsm import token
 
@@ -140,9 +156,9 @@ def main() -> int:
         install(spec)
     chunk = os.environ.get("KILLPOINT_CHUNK")
     if chunk:
-        from signer import batch
+        from signer import signing
 
-        batch.CHUNK = int(chunk)
+        signing.CHUNK = int(chunk)
     from signer.cli import main as signer_main
 
     return signer_main(sys.argv[1:])
