@@ -66,7 +66,11 @@ def policy_context(app: Appliance) -> policy.PolicyContext:
     return policy.PolicyContext(
         issuers=issuers, profiles=cfg.profiles, root_may_issue_leaves=cfg.root_may_issue_leaves,
         personal_name_min_points=cfg.personal_name_min_points, max_names=cfg.max_names,
-        key_owner=app.ledger.key_owner,
+        key_owner=app.ledger.key_owner, max_csr_bytes=tb.MAX_CSR,
+        # Verdicts must fit the result bundle, or a signed batch could not be exported.
+        limits=policy.ResultLimits(
+            max_reasons=tb.MAX_REASONS, max_message_chars=tb.MAX_MESSAGE_CHARS,
+            max_cert_pem_chars=tb.MAX_TEXT, max_result_bytes=tb.MAX_RESULT_FILE),
     )
 
 
