@@ -19,6 +19,7 @@ from cryptography.x509.oid import NameOID
 
 from signer.check_codes import Check
 from signer.names import (
+    MAX_PERSONAL_NAME,
     NameFinding,
     check_dns_name,
     check_email,
@@ -26,6 +27,8 @@ from signer.names import (
     is_ip_literal,
 )
 from signer.policy_model import PolicyContext, ProfileRules, Reasons, VerifiedFacts
+
+MAX_COMMON_NAME = MAX_PERSONAL_NAME  # RFC 5280 Appendix A: ub-common-name, for any CN
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,12 @@ def judge_names(asked: Asked, rules: ProfileRules | None, facts: VerifiedFacts,
             elif dns_ok(cn, True) and cn not in dns:
                 out.add(Check.NAME_CN_NOT_SAN, f"CN {ascii(cn)} is not one of the SAN DNS names "
                                                "(BR §7.1.4.3)")
+            if len(cn) > MAX_COMMON_NAME:
+                # A DNS name may have 253 characters, a CN only 64 (RFC 5280 Appendix A
+                # ub-common-name): the certificate could not be built. The SAN carries it.
+                out.add(Check.NAME_SYNTAX, f"CN of {len(cn)} characters exceeds "
+                                           f"{MAX_COMMON_NAME} (RFC 5280 ub-common-name); "
+                                           "leave the CN out")
         if not dns:
             out.add(Check.NAME_MISSING, "a server certificate needs at least one DNS name")
         return Names(common_name=cn, dns=dns)

@@ -63,6 +63,17 @@ def _ulabel_csr() -> bytes:
     return resign(der, rsa_key(), replace={b"bxch": "büch".encode()[:4]})
 
 
+def _long_cn_csr(cn: str) -> bytes:
+    # cryptography's builder refuses a CN over 64 characters, other tools do not.
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, cn, _validate=False)])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(name).add_extension(
+        x509.SubjectAlternativeName([x509.DNSName(cn)]), critical=False).sign(
+        rsa_key(), hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.DER)
+
+
+LONG_DNS = "w" * 61 + ".example.org"  # 73 characters: a fine DNS name, too long for a CN
+
 Case = tuple[str, Callable[[], policy.Request], dict[str, object], str | None]
 
 CASES: list[Case] = [
@@ -146,6 +157,10 @@ CASES: list[Case] = [
     ("label-64", lambda: request(make_csr(dns=["a" * 64 + ".example.org"])), {}, "name.syntax"),
     ("name-254", lambda: request(make_csr(dns=[("a" * 62 + ".") * 4 + "org"])), {},
      "name.syntax"),
+    ("server-cn-over-64", lambda: request(_long_cn_csr(LONG_DNS), dns=[LONG_DNS]), {},
+     "name.syntax"),
+    ("server-long-dns-without-cn", lambda: request(make_csr(dns=[LONG_DNS]), dns=[LONG_DNS]),
+     {}, None),
     ("empty-label", lambda: request(make_csr(dns=["a..example.org"])), {}, "name.syntax"),
     ("nul-byte", lambda: request(make_csr(dns=["a\x00.example.org"]),
                                  dns=["a\x00.example.org"]), {}, "name.syntax"),
@@ -219,9 +234,28 @@ def test_check_table(build: Callable[[], policy.Request], ctx_kwargs: dict[str, 
         assert expected in codes(decision), decision.reasons
 
 
+# Codes whose failing case needs a batch, a blocklist or special limits: the test that has it.
+ELSEWHERE = {
+    "key.duplicate": "test_policy.py::test_batch_rejects_a_key_used_twice",
+    "key.blocklist": "test_blocklist.py::test_the_policy_refuses_a_listed_key",
+    "result.reasons": "test_policy_limits.py::test_300_unverified_names_give_100_reasons_and_a_count",
+    "result.cert_size": "test_policy_limits.py::test_a_certificate_too_big_for_a_result_is_refused",
+    "result.batch_size": "test_policy_limits.py::"
+                         "test_a_batch_too_big_for_one_result_refuses_its_largest_outcomes",
+}
+
+
 def test_every_check_has_a_failing_case_and_a_sentence() -> None:
-    failing = {e for _, _, _, e in CASES if e is not None} | {"key.duplicate"}
-    assert failing == {c.value for c in Check}
+    from tests.signer import test_blocklist, test_key_rules, test_keys, test_policy_limits
+    failing = {e for _, _, _, e in CASES if e is not None}
+    failing |= {e for _, _, e, _ in test_keys.KEY_CASES if e is not None}
+    failing |= {e for _, _, e in test_key_rules.SUBCA_CASES if e is not None}
+    assert failing | set(ELSEWHERE) == {c.value for c in Check}
+    modules = {"test_policy.py": sys.modules[__name__], "test_blocklist.py": test_blocklist,
+               "test_policy_limits.py": test_policy_limits}
+    for where in ELSEWHERE.values():
+        module, test = where.split("::")
+        assert callable(getattr(modules[module], test)), where
     assert set(policy.CHECK_DOCS) == set(Check)
     assert all(s.endswith(".") for s in policy.CHECK_DOCS.values())
 
