@@ -102,7 +102,8 @@ CHECK_DOCS: dict[Check, str] = {
                          "keys published in documentation and firmware). Runs only when a "
                          "blocklist is configured.",
     Check.KEY_CURVE: "The elliptic curve is not P-256 or P-384 (secp256k1, P-521 and others "
-                     "are refused).",
+                     "are refused), or it is given by explicit parameters instead of its name "
+                     "(RFC 5480 §2.1.1; CVE-2020-0601).",
     Check.KEY_PROFILE: "The key type is not allowed in this profile: TLS server certificates "
                        "take RSA or ECDSA P-256/P-384 only (TLS BR §6.1.5, §7.1.3.1.1), so an "
                        "Ed25519 key is refused there; the rule agrees with the profile's linter.",

@@ -42,11 +42,10 @@ def signature_unused_bits(csr_der: bytes) -> int:
     return csr_der[start]
 
 
-def subject_public_key(cri_der: bytes) -> bytes:
-    """The subjectPublicKey BIT STRING's content bits, as sent, from a CertificationRequestInfo.
+def _spki(cri_der: bytes) -> int:
+    """Where the subjectPKInfo's content starts in a CertificationRequestInfo.
 
     CertificationRequestInfo ::= SEQUENCE { version, subject, subjectPKInfo, attributes }
-    SubjectPublicKeyInfo ::= SEQUENCE { algorithm, subjectPublicKey BIT STRING }
     """
     _, pos, _ = _header(cri_der, 0)
     for _ in range(2):  # version, subject
@@ -54,7 +53,26 @@ def subject_public_key(cri_der: bytes) -> bytes:
     tag, spki, _ = _header(cri_der, pos)
     if tag != 0x30:
         raise ValueError("subjectPKInfo is not a SEQUENCE")
-    _, _, pos = _header(cri_der, spki)  # algorithm
+    return spki
+
+
+def subject_public_key_algorithm(cri_der: bytes) -> tuple[bytes, bytes]:
+    """The subjectPKInfo's algorithm OBJECT IDENTIFIER and its parameters, each as DER (tag,
+    length, value); the parameters are b"" when absent.
+
+    SubjectPublicKeyInfo ::= SEQUENCE { algorithm AlgorithmIdentifier, subjectPublicKey }
+    AlgorithmIdentifier ::= SEQUENCE { algorithm OBJECT IDENTIFIER, parameters ANY OPTIONAL }
+    """
+    _, start, end = _header(cri_der, _spki(cri_der))
+    tag, _, oid_end = _header(cri_der, start)
+    if tag != 0x06:
+        raise ValueError("the key algorithm is not an OBJECT IDENTIFIER")
+    return cri_der[start:oid_end], cri_der[oid_end:end]
+
+
+def subject_public_key(cri_der: bytes) -> bytes:
+    """The subjectPublicKey BIT STRING's content bits, as sent, from a CertificationRequestInfo."""
+    _, _, pos = _header(cri_der, _spki(cri_der))  # algorithm
     tag, start, end = _header(cri_der, pos)
     if tag != 0x03 or start == end or cri_der[start] != 0:
         raise ValueError("subjectPublicKey is not a whole-octet BIT STRING")

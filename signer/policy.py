@@ -33,10 +33,14 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
-from cryptography.x509.oid import ExtendedKeyUsageOID, PublicKeyAlgorithmOID, SignatureAlgorithmOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, SignatureAlgorithmOID
 
 from signer.check_codes import CHECK_DOCS, Check, render_markdown
-from signer.csr_der import signature_unused_bits, subject_public_key
+from signer.csr_der import (
+    signature_unused_bits,
+    subject_public_key,
+    subject_public_key_algorithm,
+)
 from signer.errors import PolicyError
 from signer.keycheck import check_public_key, key_type
 from signer.keyrules import check_key_for_profile
@@ -83,8 +87,12 @@ _FORBIDDEN_EKUS = {
 _CA_KEY_USAGES = frozenset({"digital_signature", "key_cert_sign", "crl_sign"})
 _KEY_USAGE_BITS = ("digital_signature", "content_commitment", "key_encipherment",
                    "data_encipherment", "key_agreement", "key_cert_sign", "crl_sign")
-_KEY_ALGORITHMS = frozenset({PublicKeyAlgorithmOID.RSAES_PKCS1_v1_5,
-                             PublicKeyAlgorithmOID.EC_PUBLIC_KEY, PublicKeyAlgorithmOID.ED25519})
+# DER of the key algorithms accepted (RFC 8017 App. C rsaEncryption, RFC 5480 §2.1.1
+# id-ecPublicKey, RFC 8410 §3 id-Ed25519): a key of these that does not load is invalid.
+_RSA_OID = bytes.fromhex("06092a864886f70d010101")
+_EC_OID = bytes.fromhex("06072a8648ce3d0201")
+_ED25519_OID = bytes.fromhex("06032b6570")
+_KEY_ALGORITHMS = frozenset({_RSA_OID, _EC_OID, _ED25519_OID})
 
 
 def parse_csr(data: bytes, max_bytes: int) -> tuple[x509.CertificateSigningRequest | None,
@@ -140,17 +148,23 @@ def _check_signature(csr: x509.CertificateSigningRequest, out: Reasons) -> None:
 def _load_key(csr: x509.CertificateSigningRequest,
               out: Reasons) -> CertificatePublicKeyTypes | None:
     """The CSR's key object; a key that does not load is refused with the reason it failed."""
+    algorithm, parameters = _algorithm(csr)
+    if algorithm == _EC_OID and parameters[:1] != b"\x06":
+        # RFC 5480 §2.1.1: namedCurve only; specifiedCurve and implicitCurve MUST NOT be used
+        # (explicit parameters with another generator are the CurveBall attack, CVE-2020-0601).
+        out.add(Check.KEY_CURVE, "the CSR's EC key has explicit or implicit curve parameters; "
+                                 "only a named curve is accepted (RFC 5480 §2.1.1)")
+        return None
     try:
         return csr.public_key()
     except UnsupportedAlgorithm:
-        algorithm = _algorithm(csr)
-        if algorithm == PublicKeyAlgorithmOID.EC_PUBLIC_KEY:
+        if algorithm == _EC_OID:
             out.add(Check.KEY_CURVE, "the CSR's elliptic curve is not supported; use P-256 or "
                                      "P-384")
         else:
             out.add(Check.KEY_TYPE, "the CSR's key algorithm is not supported")
     except Exception as exc:
-        if _algorithm(csr) in _KEY_ALGORITHMS:
+        if algorithm in _KEY_ALGORITHMS:
             # cryptography refuses an EC point off its curve or at infinity, bad lengths and
             # RSA exponents outside 3 <= e < n (SEC 1 §3.2.2.1, RFC 8017 §3.1).
             out.add(Check.KEY_INVALID, f"the CSR's public key is not a valid key "
@@ -160,11 +174,11 @@ def _load_key(csr: x509.CertificateSigningRequest,
     return None
 
 
-def _algorithm(csr: x509.CertificateSigningRequest) -> x509.ObjectIdentifier | None:
+def _algorithm(csr: x509.CertificateSigningRequest) -> tuple[bytes, bytes]:
     try:
-        return csr.public_key_algorithm_oid
+        return subject_public_key_algorithm(csr.tbs_certrequest_bytes)
     except Exception:
-        return None
+        return b"", b""
 
 
 def _check_key(request: Request, csr: x509.CertificateSigningRequest, rules: ProfileRules | None,

@@ -20,7 +20,10 @@ import functools
 import hashlib
 import random
 import secrets
+import subprocess
+import tempfile
 from collections.abc import Iterable
+from pathlib import Path
 
 import gmpy2  # type: ignore[import-untyped]
 import nacl.bindings as sodium
@@ -279,3 +282,30 @@ def even_modulus() -> tuple[int, int, int]:
     """(n, e, d) with n = 2q: RSA arithmetic still works mod 2q, but n is no RSA modulus."""
     q = _next_prime(random.Random(2).getrandbits(2047) | 1 << 2046)
     return 2 * q, 65537, pow(65537, -1, q - 1)
+
+
+# ---------------------------------------------------------------- EC explicit parameters
+
+@functools.cache
+def explicit_curve_csr(dns: str = "www.example.org") -> bytes:
+    """A P-256 CSR whose SPKI spells the curve out (specifiedCurve), as
+    `openssl ecparam -param_enc explicit` makes it; cryptography maps it back to P-256."""
+    with tempfile.TemporaryDirectory() as d:
+        key, csr = Path(d) / "k.pem", Path(d) / "r.csr"
+        subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-param_enc", "explicit",
+                        "-genkey", "-noout", "-out", str(key)], check=True, capture_output=True)
+        subprocess.run(["openssl", "req", "-new", "-key", str(key), "-subj", "/O=explicit",
+                        "-addext", f"subjectAltName=DNS:{dns}", "-outform", "DER",
+                        "-out", str(csr)], check=True, capture_output=True)
+        return csr.read_bytes()
+
+
+def custom_generator_csr() -> bytes:
+    """The explicit-parameters CSR with the base point G replaced by 2G (CurveBall's move,
+    CVE-2020-0601): its signature no longer verifies, and the key must not load as P-256."""
+    g = [ec.derive_private_key(k, ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint) for k in (1, 2)]
+    der = explicit_curve_csr()
+    cri, alg, sig = split_csr(der)
+    assert g[0] in cri
+    return _enc(0x30, cri.replace(g[0], g[1]) + alg + sig)

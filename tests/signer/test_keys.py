@@ -27,9 +27,11 @@ from tests.signer.key_fixtures import (
     P,
     assemble,
     close_primes_key,
+    custom_generator_csr,
     ec_point_csr,
     ed25519_spki,
     even_modulus,
+    explicit_curve_csr,
     forged_mixed_order_csr,
     forged_small_order_csr,
     pattern_key,
@@ -114,6 +116,10 @@ KEY_CASES: list[KeyCase] = [
     ("ec-short", lambda: request(ec_point_csr("short", dns=WWW)), "key.invalid", False),
     ("ec-long", lambda: request(ec_point_csr("long", dns=WWW)), "key.invalid", False),
     ("ec-x-too-big", lambda: request(ec_point_csr("x-too-big", dns=WWW)), "key.invalid", False),
+    ("ec-explicit-parameters", lambda: request(explicit_curve_csr(), dns=["www.example.org"]),
+     "key.curve", True),
+    ("ec-custom-generator", lambda: request(custom_generator_csr(), dns=["www.example.org"]),
+     "key.curve", False),
     # --- RSA (RFC 8017 §3.1; BR §6.1.1.3, §6.1.5, §6.1.6; badkeys)
     ("rsa-honest", lambda: request(make_csr(rsa_key(), dns=WWW)), None, True),
     ("rsa-even", lambda: request(rsa_csr(*even_modulus(), dns=WWW)), "key.invalid", False),
@@ -251,4 +257,4 @@ def test_every_new_key_code_is_covered() -> None:
     covered = {e for _, _, e, _ in KEY_CASES if e}
     assert {c.value for c in Check if c.value in {
         "key.invalid", "key.small_order", "key.fermat", "key.shared_prime", "key.pattern",
-        "key.small_factor", "key.roca", "key.weak"}} <= covered
+        "key.small_factor", "key.roca", "key.weak", "key.curve"}} <= covered
