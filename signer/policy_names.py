@@ -49,6 +49,7 @@ def _add_findings(out: Reasons, findings: Sequence[NameFinding]) -> None:
 
 
 def asked_names(csr: x509.CertificateSigningRequest, out: Reasons) -> Asked:
+    """The names a CSR asks for; SAN types and CN counts never issued become reasons."""
     dns: list[str] = []
     emails: list[str] = []
     ips: list[str] = []
