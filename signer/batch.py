@@ -16,9 +16,11 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from signer import integrity, policy
+from signer.blocklist import Blocklist, load_blocklist
 from signer.ceremony import Appliance, format_time
 from signer.config import Config
 from signer.crl import check_reason
@@ -46,8 +48,8 @@ class ImportResult:
                 "rejected": self.rejected, "revocations": self.revocations}
 
 
-def policy_context(cfg: Config, cas: Sequence[CARecord],
-                   key_owner: Callable[[str], str | None]) -> policy.PolicyContext:
+def policy_context(cfg: Config, cas: Sequence[CARecord], key_owner: Callable[[str], str | None],
+                   blocklist: Blocklist | None = None) -> policy.PolicyContext:
     """The policy engine's view of the CAs and the configuration (the auditor rebuilds the
     same from the log to re-judge a batch)."""
     issuers = {}
@@ -63,7 +65,11 @@ def policy_context(cfg: Config, cas: Sequence[CARecord],
     return policy.PolicyContext(
         issuers=issuers, profiles=cfg.profiles, root_may_issue_leaves=cfg.root_may_issue_leaves,
         personal_name_min_points=cfg.personal_name_min_points, max_names=cfg.max_names,
-        key_owner=key_owner,
+        key_owner=key_owner, max_csr_bytes=tb.MAX_CSR, blocklist=blocklist,
+        # Verdicts must fit the result bundle, or a signed batch could not be exported.
+        limits=policy.ResultLimits(
+            max_reasons=tb.MAX_REASONS, max_message_chars=tb.MAX_MESSAGE_CHARS,
+            max_cert_pem_chars=tb.MAX_TEXT, max_result_bytes=tb.MAX_RESULT_FILE),
     )
 
 
@@ -75,11 +81,17 @@ def requests_of(body: tb.RequestBody) -> list[policy.Request]:
         subscriber=r.subscriber) for r in body.requests]
 
 
+def load_key_blocklist(cfg: Config) -> Blocklist | None:
+    """The compromised-key list the operator carried across the gap (signer.toml), if any."""
+    return load_blocklist(Path(cfg.key_blocklist)) if cfg.key_blocklist else None
+
+
 def judge(cfg: Config, cas: Sequence[CARecord], key_owner: Callable[[str], str | None],
-          body: tb.RequestBody) -> list[tuple[StoredDecision, str]]:
+          body: tb.RequestBody, blocklist: Blocklist | None = None,
+          ) -> list[tuple[StoredDecision, str]]:
     """Every request's decision and its stored form (canonical JSON), in bundle order."""
     requests = requests_of(body)
-    decisions = policy.evaluate_batch(requests, policy_context(cfg, cas, key_owner))
+    decisions = policy.evaluate_batch(requests, policy_context(cfg, cas, key_owner, blocklist))
     out = []
     for r, d in zip(requests, decisions, strict=True):
         sd = StoredDecision.of(d, r.subscriber)
@@ -142,7 +154,8 @@ def import_batch(app: Appliance, raw: bytes) -> ImportResult:
         raise SignerError(f"the bundle was created at {body.created}, after the ceremony time "
                           f"{now} (I9): confirm the time")
     cas = integrity.verified_cas(ledger, state)
-    judged = judge(app.config, cas, ledger.key_owner, body)
+    blocklist = load_key_blocklist(app.config)
+    judged = judge(app.config, cas, ledger.key_owner, body, blocklist)
     stored = [s for _, s in judged]
     revs = judge_revocations(ledger, body)
     accepted = sum(d.accepted for d, _ in judged)
@@ -153,6 +166,8 @@ def import_batch(app: Appliance, raw: bytes) -> ImportResult:
         "revocations": len(revs),
         "decisions_sha256": digest_list(decision_sha256(s) for s in stored),
         "revocations_sha256": integrity.revocation_rows_digest(revs),
+        # Which compromised-key list judged the batch (auditors judge again with the same).
+        "blocklist_sha256": blocklist.sha256 if blocklist else None,
     }
     # I2: the intent (every decision's digest) is durable before the ledger stages anything.
     app.log_event("batch.intent", facts)

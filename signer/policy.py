@@ -1,16 +1,23 @@
 """The policy engine: a verdict, with every reason, for each certificate request (DESIGN §4).
 
-What it does: parses a CSR strictly, checks its self-signature, signature algorithm, key and
-names against the facts the RA verified and the profile and issuer rules, and returns a frozen
-`Decision` holding the only things issuance may use (I8): the public key, the verified names the
-CSR asked for, the personal name when assurance allows it, and the validity granted. Every
-rejection has a stable `Check` code and a sentence; `python -m signer.policy --markdown` prints
-the table kept in docs/checks.md.
+What it does: parses a CSR strictly, checks its self-signature, signature algorithm, key (in
+itself, `signer.keycheck`, and for its profile, `signer.keyrules`), requested extensions and
+names (`signer.policy_names`) against the facts the RA verified and the profile and issuer
+rules, and returns a frozen `Decision` holding the only things issuance may use (I8): the public
+key, the verified names the CSR asked for, the personal name when assurance allows it, and the
+validity granted. Every rejection has a stable `Check` code and a sentence
+(`signer.check_codes`); `python -m signer.policy --markdown` prints the table kept in
+docs/checks.md. Verdicts respect the result bundle's limits (`signer.policy_limits`), so a judged
+batch can always be exported.
 
-What it deliberately does not: any I/O, clock or randomness (the only outside call is
-`PolicyContext.key_owner`, passed in), copy any extension or subject attribute from the CSR into
-a certificate (requested extensions are only inspected to reject CA:TRUE or forbidden usages),
-or normalise names (a name not already canonical is refused, see `signer.names`).
+What it deliberately does not: any I/O, clock or randomness (the only outside calls are
+`PolicyContext.key_owner` and the blocklist lookups, passed in), copy any extension or subject
+attribute from the CSR into a certificate (requested extensions are only inspected to reject
+powers or usages that are never granted), or normalise names (a name not already canonical is
+refused, see `signer.names`).
+
+The data types live in `signer.policy_model` and the codes in `signer.check_codes`; both are
+re-exported here, so `signer.policy` is the one import callers need.
 """
 
 from __future__ import annotations
@@ -20,198 +27,43 @@ import dataclasses
 import hashlib
 import sys
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import Literal
+from collections.abc import Sequence
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, SignatureAlgorithmOID
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+from cryptography.x509.oid import ExtendedKeyUsageOID, SignatureAlgorithmOID
 
+from signer.check_codes import CHECK_DOCS, Check, render_markdown
+from signer.csr_der import (
+    signature_unused_bits,
+    subject_public_key,
+    subject_public_key_algorithm,
+)
 from signer.errors import PolicyError
 from signer.keycheck import check_public_key, key_type
-from signer.names import (
-    NameFinding,
-    check_dns_name,
-    check_email,
-    check_personal_name,
-    is_ip_literal,
+from signer.keyrules import check_key_for_profile
+from signer.policy_limits import cap_reasons, check_certificate_size, fit_batch
+from signer.policy_model import (
+    Decision,
+    IssuerInfo,
+    PolicyContext,
+    ProfileKind,
+    ProfileRules,
+    Reason,
+    Reasons,
+    Request,
+    ResultLimits,
+    VerifiedFacts,
 )
+from signer.policy_names import Names, asked_names, judge_names
 
-
-class Check(StrEnum):
-    """Stable check codes: a contract with the RA, reviewers and auditors once shipped."""
-
-    CSR_PARSE = "csr.parse"
-    CSR_SIZE = "csr.size"
-    CSR_SIGNATURE = "csr.signature"
-    CSR_SIGALG = "csr.sigalg"
-    KEY_TYPE = "key.type"
-    KEY_WEAK = "key.weak"
-    KEY_SIZE = "key.size"
-    KEY_EXPONENT = "key.exponent"
-    KEY_ROCA = "key.roca"
-    KEY_SMALL_FACTOR = "key.small_factor"
-    KEY_CURVE = "key.curve"
-    KEY_CA = "key.ca"
-    KEY_DUPLICATE = "key.duplicate"
-    NAME_UNVERIFIED = "name.unverified"
-    NAME_SYNTAX = "name.syntax"
-    NAME_WILDCARD = "name.wildcard"
-    NAME_IP = "name.ip"
-    NAME_INTERNAL = "name.internal"
-    NAME_COUNT = "name.count"
-    NAME_CN_NOT_SAN = "name.cn_not_san"
-    NAME_MISSING = "name.missing"
-    NAME_TYPE = "name.type"
-    NAME_PERSONAL = "name.personal"
-    EXT_CA = "ext.ca"
-    EXT_USAGE = "ext.usage"
-    PROFILE_UNKNOWN = "profile.unknown"
-    CA_UNKNOWN = "ca.unknown"
-    CA_ROOT_LEAF = "ca.root_leaf"
-    CA_PROFILE = "ca.profile"
-    ASSURANCE_POINTS = "assurance.points"
-
-
-CHECK_DOCS: dict[Check, str] = {
-    Check.CSR_PARSE: "The CSR is not a well-formed PKCS#10 request in PEM or DER "
-                     "(empty, truncated, garbage, or a malformed attribute or extension).",
-    Check.CSR_SIZE: "The CSR is larger than the size cap (16 KiB by default); it is not parsed.",
-    Check.CSR_SIGNATURE: "The CSR's self-signature does not verify with its own public key, "
-                         "so it does not prove possession of the private key (RFC 2986 §3).",
-    Check.CSR_SIGALG: "The CSR is signed with an algorithm that is not accepted "
-                      "(SHA-1, MD5 and anything but SHA-2 RSA/RSA-PSS/ECDSA or Ed25519).",
-    Check.KEY_TYPE: "The key type is not accepted: only RSA, EC P-256/P-384 and Ed25519 "
-                    "(DSA, Ed448, X25519 and others are refused).",
-    Check.KEY_WEAK: "The RSA modulus is shorter than 2048 bits.",
-    Check.KEY_SIZE: "The RSA modulus is longer than 8192 bits or not a multiple of 8 "
-                    "(Mozilla Root Store Policy §5.1).",
-    Check.KEY_EXPONENT: "The RSA public exponent is not 65537.",
-    Check.KEY_ROCA: "The RSA modulus has the ROCA fingerprint (CVE-2017-15361): the key came "
-                    "from a vulnerable Infineon library and can be factored.",
-    Check.KEY_SMALL_FACTOR: "The RSA modulus has a prime factor below 10,000.",
-    Check.KEY_CURVE: "The elliptic curve is not P-256 or P-384 (secp256k1, P-521 and others "
-                     "are refused).",
-    Check.KEY_CA: "The key is the key of one of this appliance's CAs.",
-    Check.KEY_DUPLICATE: "The key is already certified for another subscriber, or the batch "
-                         "has it in requests of two subscribers or in two acceptable requests.",
-    Check.NAME_UNVERIFIED: "A name in the CSR (SAN, subject CN or emailAddress) is not among "
-                           "the facts the RA verified.",
-    Check.NAME_SYNTAX: "A name is malformed: DNS names must be lower-case LDH A-labels with "
-                       "no trailing dot, empty label, underscore, control character, label over "
-                       "63 or name over 253 characters; emails must be ASCII local@domain.",
-    Check.NAME_WILDCARD: "A wildcard name is requested but the profile does not allow it, or "
-                         "the wildcard covers a whole TLD.",
-    Check.NAME_IP: "An IP address is requested but the profile does not allow it.",
-    Check.NAME_INTERNAL: "An internal name (single label, or under a reserved or private TLD "
-                         "such as .local, .internal, .lan, .corp, .test, .arpa) is requested "
-                         "but the profile does not allow it.",
-    Check.NAME_COUNT: "The request carries more names than the cap (100 by default).",
-    Check.NAME_CN_NOT_SAN: "In a server certificate the CN, when present, must be one of "
-                           "the SAN DNS names (BR §7.1.4.3).",
-    Check.NAME_MISSING: "The certificate would carry no name it needs: a server certificate "
-                        "needs a DNS name, an email certificate an email address, a client "
-                        "certificate any name, a sub-CA a CN.",
-    Check.NAME_TYPE: "The CSR asks for a SAN type the CA never issues (URI, otherName, "
-                     "directoryName, registeredID), or a subject with several CNs.",
-    Check.NAME_PERSONAL: "A personal name in the subject requires the assurance points "
-                         "(50 by default); below them the CN must be absent.",
-    Check.EXT_CA: "The CSR requests basicConstraints CA:TRUE for a leaf profile.",
-    Check.EXT_USAGE: "The CSR requests a forbidden usage for a leaf profile (keyCertSign, "
-                     "cRLSign, codeSigning, timeStamping, OCSPSigning, anyExtendedKeyUsage).",
-    Check.PROFILE_UNKNOWN: "The request names a profile that is not configured.",
-    Check.CA_UNKNOWN: "The request names an issuing CA that does not exist.",
-    Check.CA_ROOT_LEAF: "The root may not issue leaf certificates (root_may_issue_leaves is "
-                        "off).",
-    Check.CA_PROFILE: "The issuing CA may not issue this profile (sub-CAs only from the root, "
-                      "leaves only from a CA configured for the profile).",
-    Check.ASSURANCE_POINTS: "The subscriber has fewer assurance points than the CA or the "
-                            "profile requires (Class 3: 50).",
-}
-
-ProfileKind = Literal["server", "client", "email", "subca"]
-
-
-@dataclass(frozen=True)
-class VerifiedFacts:
-    """What the RA verified about the subscriber; the only source of certificate names (I8)."""
-
-    dns: tuple[str, ...]
-    email: tuple[str, ...]
-    name: str | None
-    points: int
-
-
-@dataclass(frozen=True)
-class Request:
-    id: str
-    ca: str
-    profile: str
-    csr: bytes
-    verified: VerifiedFacts
-    subscriber: str
-
-
-@dataclass(frozen=True)
-class ProfileRules:
-    name: str
-    kind: ProfileKind
-    max_days: int
-    max_days_low_points: int
-    allow_wildcard: bool = False
-    allow_ip: bool = False
-    allow_internal: bool = False
-    min_points: int = 0
-    clip_to_issuer: bool = False  # a validity past the issuer's end is cut, not refused
-
-
-@dataclass(frozen=True)
-class IssuerInfo:
-    name: str
-    is_root: bool
-    min_points: int
-    public_key_sha256: str  # hex SHA-256 of the CA's SubjectPublicKeyInfo DER
-    profiles: frozenset[str]  # profiles this CA may issue
-
-
-@dataclass(frozen=True)
-class PolicyContext:
-    issuers: Mapping[str, IssuerInfo]
-    profiles: Mapping[str, ProfileRules]
-    root_may_issue_leaves: bool
-    key_owner: Callable[[str], str | None]  # SPKI SHA-256 hex -> subscriber certified, or None
-    personal_name_min_points: int = 50
-    max_names: int = 100
-    max_csr_bytes: int = 16384
-
-
-@dataclass(frozen=True)
-class Reason:
-    code: Check
-    message: str
-
-
-@dataclass(frozen=True)
-class Decision:
-    """The verdict, and the only request data issuance may use (I8)."""
-
-    request_id: str
-    accepted: bool
-    reasons: tuple[Reason, ...]
-    ca: str
-    profile: str
-    public_key_der: bytes | None  # SPKI DER of the CSR's key, when parseable
-    spki_sha256: str | None
-    key_type: str | None  # "rsa-2048", "ec-p256", "ed25519", ...
-    common_name: str | None
-    dns_names: tuple[str, ...]
-    emails: tuple[str, ...]
-    personal_name: str | None
-    days: int  # validity granted; 0 when rejected
-    needs_approval: bool  # profile kind "subca": custodians approve explicitly
-
+__all__ = [
+    "CHECK_DOCS", "Check", "Decision", "IssuerInfo", "PolicyContext", "ProfileKind",
+    "ProfileRules", "Reason", "Request", "ResultLimits", "VerifiedFacts", "enforce", "evaluate",
+    "evaluate_batch", "main", "parse_csr", "render_markdown",
+]
 
 # RFC 5758 §3.2, RFC 4055 §5, RFC 8410 §3: SHA-2 family signatures, and Ed25519.
 _GOOD_SIGALGS = frozenset({
@@ -221,43 +73,26 @@ _GOOD_SIGALGS = frozenset({
     SignatureAlgorithmOID.ED25519, SignatureAlgorithmOID.RSASSA_PSS,
 })
 _PSS_HASHES = frozenset({"sha256", "sha384", "sha512"})
-# Usages a subscriber may never obtain from a leaf profile (BR §7.1.2.7.10/11, RFC 5280
-# §4.2.1.3, §4.2.1.12): signing certificates or CRLs, code, timestamps or OCSP responses.
+# Usages a subscriber may never obtain, leaf or sub-CA (BR §7.1.2.7.10, §7.1.2.10.6, RFC 5280
+# §4.2.1.12): signing code, timestamps or OCSP responses, or any usage at all.
 _FORBIDDEN_EKUS = {
     ExtendedKeyUsageOID.CODE_SIGNING: "codeSigning",
     ExtendedKeyUsageOID.TIME_STAMPING: "timeStamping",
     ExtendedKeyUsageOID.OCSP_SIGNING: "OCSPSigning",
     ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE: "anyExtendedKeyUsage",
 }
-
-
-class _Reasons:
-    """Collects reasons once each, in the order found."""
-
-    def __init__(self) -> None:
-        self.items: dict[Reason, None] = {}
-
-    def add(self, code: Check, message: str) -> None:
-        self.items.setdefault(Reason(code, message), None)
-
-    def add_names(self, findings: Sequence[NameFinding]) -> None:
-        for f in findings:
-            self.add(Check(f"name.{f.kind}"), f.message)
-
-    def has(self, code: Check) -> bool:
-        return any(r.code == code for r in self.items)
-
-
-@dataclass(frozen=True)
-class _Asked:
-    """Names the CSR asks for (deduplicated, in order)."""
-
-    has_san: bool
-    dns: tuple[str, ...]
-    emails: tuple[str, ...]  # SAN rfc822Names then subject emailAddress
-    ips: tuple[str, ...]
-    common_names: tuple[str, ...]
-    san_count: int
+# The key usages a CA certificate may carry (BR §7.1.2.10.7): the sub-CA profile grants
+# keyCertSign and cRLSign (and digitalSignature); asking for any other is asking for a usage
+# that a CA key must never have.
+_CA_KEY_USAGES = frozenset({"digital_signature", "key_cert_sign", "crl_sign"})
+_KEY_USAGE_BITS = ("digital_signature", "content_commitment", "key_encipherment",
+                   "data_encipherment", "key_agreement", "key_cert_sign", "crl_sign")
+# DER of the key algorithms accepted (RFC 8017 App. C rsaEncryption, RFC 5480 §2.1.1
+# id-ecPublicKey, RFC 8410 §3 id-Ed25519): a key of these that does not load is invalid.
+_RSA_OID = bytes.fromhex("06092a864886f70d010101")
+_EC_OID = bytes.fromhex("06072a8648ce3d0201")
+_ED25519_OID = bytes.fromhex("06032b6570")
+_KEY_ALGORITHMS = frozenset({_RSA_OID, _EC_OID, _ED25519_OID})
 
 
 def parse_csr(data: bytes, max_bytes: int) -> tuple[x509.CertificateSigningRequest | None,
@@ -276,7 +111,7 @@ def parse_csr(data: bytes, max_bytes: int) -> tuple[x509.CertificateSigningReque
             csr = x509.load_der_x509_csr(data)  # rejects trailing bytes
         # Loading is lazy: touch every part we rely on so a malformed one fails here.
         _ = csr.subject, csr.extensions, csr.signature_algorithm_oid
-        if _signature_unused_bits(csr.public_bytes(serialization.Encoding.DER)):
+        if signature_unused_bits(csr.public_bytes(serialization.Encoding.DER)):
             # DER (X.690 §11.2): a signature is whole octets; OpenSSL ignores the count.
             return None, [Reason(Check.CSR_PARSE, "CSR signature BIT STRING has unused bits")]
     except Exception as exc:  # hostile input: every failure is a refusal, never a crash
@@ -285,29 +120,7 @@ def parse_csr(data: bytes, max_bytes: int) -> tuple[x509.CertificateSigningReque
     return csr, []
 
 
-def _signature_unused_bits(der: bytes) -> int:
-    """The unused-bits octet of the CSR's final element, the signature BIT STRING."""
-    def skip_header(buf: bytes, pos: int) -> tuple[int, int]:
-        length = buf[pos + 1]
-        pos += 2
-        if length & 0x80:
-            n = length & 0x7F
-            length = int.from_bytes(buf[pos:pos + n], "big")
-            pos += n
-        return pos, length
-
-    body, _ = skip_header(der, 0)  # CertificationRequest SEQUENCE
-    pos = body
-    for _ in range(2):  # certificationRequestInfo, signatureAlgorithm
-        start, length = skip_header(der, pos)
-        pos = start + length
-    if der[pos] != 0x03:
-        raise ValueError("signature is not a BIT STRING")
-    start, _ = skip_header(der, pos)
-    return der[start]
-
-
-def _check_signature(csr: x509.CertificateSigningRequest, out: _Reasons) -> None:
+def _check_signature(csr: x509.CertificateSigningRequest, out: Reasons) -> None:
     oid = csr.signature_algorithm_oid
     label = getattr(oid, "_name", None) or oid.dotted_string
     if oid not in _GOOD_SIGALGS:
@@ -325,22 +138,66 @@ def _check_signature(csr: x509.CertificateSigningRequest, out: _Reasons) -> None
             out.add(Check.CSR_SIGALG, "CSR RSA-PSS signature does not use SHA-256 or better")
     try:
         valid = csr.is_signature_valid
-    except Exception:  # unsupported key or algorithm: no proof of possession either way
+    except Exception:  # unsupported or undecodable key: no proof of possession either way
         valid = False
     if not valid:
         out.add(Check.CSR_SIGNATURE, "CSR self-signature does not verify (no proof of "
                                      "possession of the private key)")
 
 
-def _check_key(request: Request, csr: x509.CertificateSigningRequest, ctx: PolicyContext,
-               out: _Reasons) -> tuple[bytes | None, str | None, str | None]:
+def _load_key(csr: x509.CertificateSigningRequest,
+              out: Reasons) -> CertificatePublicKeyTypes | None:
+    """The CSR's key object; a key that does not load is refused with the reason it failed."""
+    algorithm, parameters = _algorithm(csr)
+    if algorithm == _EC_OID and parameters[:1] != b"\x06":
+        # RFC 5480 §2.1.1: namedCurve only; specifiedCurve and implicitCurve MUST NOT be used
+        # (explicit parameters with another generator are the CurveBall attack, CVE-2020-0601).
+        out.add(Check.KEY_CURVE, "the CSR's EC key has explicit or implicit curve parameters; "
+                                 "only a named curve is accepted (RFC 5480 §2.1.1)")
+        return None
     try:
-        public = csr.public_key()
+        return csr.public_key()
+    except UnsupportedAlgorithm:
+        if algorithm == _EC_OID:
+            out.add(Check.KEY_CURVE, "the CSR's elliptic curve is not supported; use P-256 or "
+                                     "P-384")
+        else:
+            out.add(Check.KEY_TYPE, "the CSR's key algorithm is not supported")
+    except Exception as exc:
+        if algorithm in _KEY_ALGORITHMS:
+            # cryptography refuses an EC point off its curve or at infinity, bad lengths and
+            # RSA exponents outside 3 <= e < n (SEC 1 §3.2.2.1, RFC 8017 §3.1).
+            out.add(Check.KEY_INVALID, f"the CSR's public key is not a valid key "
+                                       f"({type(exc).__name__}: {str(exc)[:200]})")
+        else:
+            out.add(Check.KEY_TYPE, "the CSR's key algorithm is not supported")
+    return None
+
+
+def _algorithm(csr: x509.CertificateSigningRequest) -> tuple[bytes, bytes]:
+    try:
+        return subject_public_key_algorithm(csr.tbs_certrequest_bytes)
     except Exception:
-        out.add(Check.KEY_TYPE, "the CSR's key algorithm is not supported")
+        return b"", b""
+
+
+def _check_key(request: Request, csr: x509.CertificateSigningRequest, rules: ProfileRules | None,
+               ctx: PolicyContext, out: Reasons) -> tuple[bytes | None, str | None, str | None]:
+    public = _load_key(csr, out)
+    if public is None:
         return None, None, None
-    for f in check_public_key(public):
+    try:
+        encoded: bytes | None = subject_public_key(csr.tbs_certrequest_bytes)
+    except Exception:  # cryptography parsed it, so this is a bug in our reader: refuse
+        out.add(Check.KEY_INVALID, "the CSR's subjectPublicKey could not be read as sent")
+        encoded = None
+    found = check_public_key(public, encoded=encoded, blocklist=ctx.blocklist)
+    for f in found:
         out.add(Check(f"key.{f.kind}"), f.message)
+    ktype = key_type(public)
+    if rules is not None and not any(f.kind in ("type", "curve") for f in found):
+        for f in check_key_for_profile(rules.kind, ktype):
+            out.add(Check(f"key.{f.kind}"), f.message)
     # Hash the canonical re-encoding, as the CA side does (profiles.spki_sha256): a compressed
     # and an uncompressed EC point are the same key and must collide here.
     der = public.public_bytes(serialization.Encoding.DER,
@@ -351,154 +208,50 @@ def _check_key(request: Request, csr: x509.CertificateSigningRequest, ctx: Polic
     owner = ctx.key_owner(digest)
     if owner is not None and owner != request.subscriber:
         out.add(Check.KEY_DUPLICATE, "the key is already certified for another subscriber")
-    return der, digest, key_type(public)
+    return der, digest, ktype
 
 
-def _check_extensions(csr: x509.CertificateSigningRequest, out: _Reasons) -> None:
-    """Requested extensions are ignored (I8) except a request for CA powers or bad usages."""
+def _key_usages(value: x509.KeyUsage) -> list[str]:
+    used = [bit for bit in _KEY_USAGE_BITS if getattr(value, bit)]
+    if value.key_agreement:  # encipherOnly/decipherOnly are defined only with keyAgreement
+        used += [bit for bit in ("encipher_only", "decipher_only") if getattr(value, bit)]
+    return used
+
+
+def _check_extensions(csr: x509.CertificateSigningRequest, kind: ProfileKind | None,
+                      out: Reasons) -> None:
+    """Requested extensions are ignored (I8), except a request for powers or usages that the
+    profile never grants: that is refused outright (DESIGN §4 Names, last paragraph)."""
+    subca = kind == "subca"
     for ext in csr.extensions:
         value = ext.value
-        if isinstance(value, x509.BasicConstraints) and value.ca:
-            out.add(Check.EXT_CA, "CSR requests basicConstraints CA:TRUE (RFC 5280 §4.2.1.9)")
-        elif isinstance(value, x509.KeyUsage) and (value.key_cert_sign or value.crl_sign):
-            out.add(Check.EXT_USAGE, "CSR requests keyCertSign or cRLSign (RFC 5280 §4.2.1.3)")
+        if isinstance(value, x509.BasicConstraints):
+            if not subca and value.ca:
+                out.add(Check.EXT_CA, "CSR requests basicConstraints CA:TRUE (RFC 5280 §4.2.1.9)")
+            elif subca and value.ca and (value.path_length or 0) > 0:
+                # An absent pathLen is what `openssl req -extensions v3_ca` writes; the profile
+                # grants pathLen 0 either way, so only an explicit deeper chain is refused.
+                out.add(Check.EXT_CA, f"CSR requests pathLenConstraint {value.path_length}; "
+                                      "sub-CAs are issued with pathLen 0 (BR §7.1.2.10.4)")
+        elif isinstance(value, x509.KeyUsage):
+            used = _key_usages(value)
+            if not subca and ("key_cert_sign" in used or "crl_sign" in used):
+                out.add(Check.EXT_USAGE, "CSR requests keyCertSign or cRLSign "
+                                         "(RFC 5280 §4.2.1.3)")
+            elif subca and (extra := [u for u in used if u not in _CA_KEY_USAGES]):
+                out.add(Check.EXT_USAGE, f"CSR requests key usage {', '.join(extra)} for a CA "
+                                         "(BR §7.1.2.10.7: keyCertSign, cRLSign, "
+                                         "digitalSignature only)")
         elif isinstance(value, x509.ExtendedKeyUsage):
             for oid in value:
                 if oid in _FORBIDDEN_EKUS:
                     out.add(Check.EXT_USAGE, f"CSR requests extended key usage "
-                                             f"{_FORBIDDEN_EKUS[oid]} (BR §7.1.2.7.10)")
-
-
-def _asked_names(csr: x509.CertificateSigningRequest, out: _Reasons) -> _Asked:
-    dns: list[str] = []
-    emails: list[str] = []
-    ips: list[str] = []
-    has_san, san_count = False, 0
-    for ext in csr.extensions:
-        if not isinstance(ext.value, x509.SubjectAlternativeName):
-            continue
-        has_san = True
-        for gn in ext.value:
-            san_count += 1
-            if isinstance(gn, x509.DNSName):
-                dns.append(gn.value)
-            elif isinstance(gn, x509.RFC822Name):
-                emails.append(gn.value)
-            elif isinstance(gn, x509.IPAddress):
-                ips.append(str(gn.value))
-            else:
-                out.add(Check.NAME_TYPE, f"SAN of type {type(gn).__name__} is not issued")
-    for attr in csr.subject.get_attributes_for_oid(NameOID.EMAIL_ADDRESS):
-        emails.append(attr.value if isinstance(attr.value, str) else repr(attr.value))
-    cns = [a.value if isinstance(a.value, str) else repr(a.value)
-           for a in csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
-    if len(cns) > 1:
-        out.add(Check.NAME_TYPE, f"the subject has {len(cns)} CNs; at most one is allowed")
-    return _Asked(has_san, tuple(dict.fromkeys(dns)), tuple(dict.fromkeys(emails)),
-                  tuple(dict.fromkeys(ips)), tuple(cns), san_count)
-
-
-@dataclass(frozen=True)
-class _Names:
-    common_name: str | None = None
-    dns: tuple[str, ...] = ()
-    emails: tuple[str, ...] = ()
-    personal_name: str | None = None
-
-
-def _judge_names(asked: _Asked, rules: ProfileRules | None, facts: VerifiedFacts,
-                 ctx: PolicyContext, out: _Reasons) -> _Names:
-    """DESIGN §4 Names: each asked name verified and well-formed; the result per profile kind."""
-    wild, ip, internal = (rules.allow_wildcard, rules.allow_ip, rules.allow_internal) if rules \
-        else (False, False, False)
-    kind = rules.kind if rules else None
-
-    def dns_ok(name: str, asked_for: bool) -> bool:
-        found = check_dns_name(name, allow_wildcard=wild, allow_ip=ip, allow_internal=internal)
-        out.add_names(found)
-        if asked_for and not any(f.kind == "syntax" for f in found) and name not in facts.dns:
-            out.add(Check.NAME_UNVERIFIED, f"DNS name {ascii(name)} is not verified")
-        return not found
-
-    def email_ok(address: str, asked_for: bool) -> bool:
-        found = check_email(address, allow_internal=internal)
-        out.add_names(found)
-        if asked_for and not found and address not in facts.email:
-            out.add(Check.NAME_UNVERIFIED, f"email address {ascii(address)} is not verified")
-        return not found
-
-    def ip_refused(address: str) -> None:
-        if not ip:
-            out.add(Check.NAME_IP, f"IP address {ascii(address)} is not allowed in this profile")
-        else:  # VerifiedFacts carries no IP addresses, so none can be verified (I8)
-            out.add(Check.NAME_UNVERIFIED, f"IP address {ascii(address)} cannot be verified")
-
-    # Every asked name is checked whatever the profile carries ("every SAN ... verified").
-    for address in asked.ips:
-        ip_refused(address)
-    for name in asked.dns:
-        dns_ok(name, True)
-    for address in asked.emails:
-        email_ok(address, True)
-    # If the CSR asks for no names, the verified facts stand in; they go into the certificate,
-    # so they are checked like asked names.
-    dns, emails = asked.dns, asked.emails
-    if not asked.has_san:
-        dns = facts.dns
-        for name in dns:
-            dns_ok(name, False)
-        if not emails:
-            emails = facts.email
-            for address in emails:
-                email_ok(address, False)
-    total = max(asked.san_count, len(dns) + len(emails))
-    if total > ctx.max_names:
-        out.add(Check.NAME_COUNT, f"{total} names exceed the cap of {ctx.max_names}")
-
-    cn = asked.common_names[0] if asked.common_names else None
-    if kind == "server":
-        if cn is not None:
-            if is_ip_literal(cn):
-                ip_refused(cn)
-            elif dns_ok(cn, True) and cn not in dns:
-                out.add(Check.NAME_CN_NOT_SAN, f"CN {ascii(cn)} is not one of the SAN DNS names "
-                                               "(BR §7.1.4.3)")
-        if not dns:
-            out.add(Check.NAME_MISSING, "a server certificate needs at least one DNS name")
-        return _Names(common_name=cn, dns=dns)
-    personal = None
-    if cn is not None and kind in ("client", "email"):
-        out.add_names(check_personal_name(cn))
-        if facts.name is None or cn != facts.name:
-            out.add(Check.NAME_UNVERIFIED, f"CN {ascii(cn)} is not the verified personal name")
-        elif facts.points < ctx.personal_name_min_points:
-            out.add(Check.NAME_PERSONAL, f"a personal name needs {ctx.personal_name_min_points} "
-                                         f"assurance points; the subscriber has {facts.points}")
-        else:
-            personal = cn
-    if kind == "email":
-        if not emails:
-            out.add(Check.NAME_MISSING, "an email certificate needs a verified email address")
-        return _Names(common_name=personal, emails=emails, personal_name=personal)
-    if kind == "client":
-        if not (dns or emails or personal):
-            out.add(Check.NAME_MISSING, "a client certificate needs a verified name")
-        return _Names(common_name=personal, dns=dns, emails=emails, personal_name=personal)
-    if kind == "subca":
-        # The sub-CA's CN is the organisation or CA name the RA verified (facts.name).
-        ca_name = cn if cn is not None else facts.name
-        if ca_name is None:
-            out.add(Check.NAME_MISSING, "a sub-CA certificate needs a verified CN")
-        else:
-            out.add_names(check_personal_name(ca_name))
-            if ca_name != facts.name:
-                out.add(Check.NAME_UNVERIFIED, f"CN {ascii(ca_name)} is not the verified name")
-        return _Names(common_name=ca_name)
-    return _Names()
+                                             f"{_FORBIDDEN_EKUS[oid]} (BR §7.1.2.7.10, "
+                                             "§7.1.2.10.6)")
 
 
 def _check_issuer(request: Request, rules: ProfileRules | None, ctx: PolicyContext,
-                  out: _Reasons) -> IssuerInfo | None:
+                  out: Reasons) -> IssuerInfo | None:
     if rules is None:
         out.add(Check.PROFILE_UNKNOWN, f"profile {request.profile!r} is not configured")
     issuer = ctx.issuers.get(request.ca)
@@ -528,9 +281,9 @@ def _granted_days(rules: ProfileRules, points: int, ctx: PolicyContext) -> int:
     return min(rules.max_days, rules.max_days_low_points)
 
 
-def evaluate(request: Request, ctx: PolicyContext) -> Decision:
-    """Run every check on one request and return the verdict with all reasons found."""
-    out = _Reasons()
+def _judge(request: Request, ctx: PolicyContext) -> Decision:
+    """Every check on one request, with every reason found (not yet fitted to the limits)."""
+    out = Reasons()
     rules = ctx.profiles.get(request.profile)
     facts = request.verified
     issuer = _check_issuer(request, rules, ctx, out)
@@ -538,13 +291,12 @@ def evaluate(request: Request, ctx: PolicyContext) -> Decision:
     for r in parse_reasons:
         out.add(r.code, r.message)
     der = digest = ktype = None
-    names = _Names()
+    names = Names()
     if csr is not None:
         _check_signature(csr, out)
-        der, digest, ktype = _check_key(request, csr, ctx, out)
-        if rules is None or rules.kind != "subca":
-            _check_extensions(csr, out)
-        names = _judge_names(_asked_names(csr, out), rules, facts, ctx, out)
+        der, digest, ktype = _check_key(request, csr, rules, ctx, out)
+        _check_extensions(csr, rules.kind if rules else None, out)
+        names = judge_names(asked_names(csr, out), rules, facts, ctx, out)
     if issuer is not None and facts.points < issuer.min_points:
         out.add(Check.ASSURANCE_POINTS, f"CA {issuer.name!r} needs {issuer.min_points} "
                                         f"assurance points; the subscriber has {facts.points}")
@@ -563,15 +315,36 @@ def evaluate(request: Request, ctx: PolicyContext) -> Decision:
     )
 
 
+def _refuse(decision: Decision, *extra: Reason) -> Decision:
+    return dataclasses.replace(decision, accepted=False, days=0,
+                               reasons=(*decision.reasons, *extra))
+
+
+def _fit(decision: Decision, limits: ResultLimits) -> Decision:
+    """One request's verdict within the result format's per-request limits."""
+    too_big = check_certificate_size(decision, limits)
+    if too_big is not None:
+        decision = _refuse(decision, too_big)
+    return dataclasses.replace(decision, reasons=cap_reasons(decision.reasons, limits))
+
+
+def evaluate(request: Request, ctx: PolicyContext) -> Decision:
+    """Run every check on one request and return the verdict with all reasons found (at most
+    as many as a result carries; see `signer.policy_limits`)."""
+    return _fit(_judge(request, ctx), ctx.limits)
+
+
 def evaluate_batch(requests: Sequence[Request], ctx: PolicyContext) -> list[Decision]:
-    """evaluate() each request; then a key may be certified once per batch, for one subscriber.
+    """evaluate() each request; then a key may be certified once per batch, for one subscriber,
+    and the batch's result must fit the result bundle.
 
     A key in requests of two subscribers is refused in all of them (they cannot both hold it,
     and picking the first would make the verdict depend on order). A key that several
     otherwise-acceptable requests of one subscriber share is refused in those too; repeats in
-    requests already refused for other reasons certify nothing and are left alone.
+    requests already refused for other reasons certify nothing and are left alone. Last, if
+    the outcomes would not fit one result bundle, the largest are refused (`fit_batch`).
     """
-    decisions = [evaluate(r, ctx) for r in requests]
+    decisions = [_judge(r, ctx) for r in requests]
     subscribers: dict[str, set[str]] = {}
     accepted: Counter[str] = Counter()
     for r, d in zip(requests, decisions, strict=True):
@@ -587,10 +360,10 @@ def evaluate_batch(requests: Sequence[Request], ctx: PolicyContext) -> list[Deci
         elif key is not None and d.accepted and accepted[key] > 1:
             message = f"the key appears in {accepted[key]} requests of this batch"
         if message is not None:
-            extra = Reason(Check.KEY_DUPLICATE, message + " (a key is certified once per batch)")
-            d = dataclasses.replace(d, accepted=False, reasons=(*d.reasons, extra), days=0)
-        result.append(d)
-    return result
+            d = _refuse(d, Reason(Check.KEY_DUPLICATE,
+                                  message + " (a key is certified once per batch)"))
+        result.append(_fit(d, ctx.limits))
+    return fit_batch(result, ctx.limits)
 
 
 def enforce(decision: Decision) -> None:
@@ -600,21 +373,6 @@ def enforce(decision: Decision) -> None:
         raise PolicyError(str(first.code), first.message)
     if not decision.accepted:
         raise PolicyError("policy", "request rejected without a reason")
-
-
-def render_markdown() -> str:
-    """docs/checks.md: every check code and its sentence, generated so it cannot drift."""
-    lines = [
-        "# Policy checks",
-        "",
-        "Generated by `python -m signer.policy --markdown > docs/checks.md`; do not edit.",
-        "Codes are stable: the RA, reviewers and auditors rely on them.",
-        "",
-        "| code | meaning |",
-        "|---|---|",
-    ]
-    lines += [f"| `{c.value}` | {CHECK_DOCS[c]} |" for c in Check]
-    return "\n".join(lines) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,7 +20,6 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, p
 from cryptography.x509.oid import NameOID
 
 from signer import policy
-from signer.keycheck import ROCA_PRIMES
 
 # ---------------------------------------------------------------- keys
 
@@ -90,6 +89,18 @@ def _random_prime(bits: int, rng: random.Random, step: int = 2, base: int = 1) -
         if candidate.bit_length() == bits and (candidate - 1) % 65537 \
                 and _is_probable_prime(candidate):
             return candidate
+
+
+# The primes of the published ROCA detector (crocs-muni/roca detect.py): Infineon RSALib primes
+# are p = k*M + (65537^a mod M) with M the primorial of these (Nemec et al., CCS 2017, §2).
+ROCA_PRIMES: tuple[int, ...] = (
+    3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89,
+    97, 101, 103, 107, 109, 113, 127, 131, 137, 139, 149, 151, 157, 163, 167,
+)
+@functools.cache
+def prime_of_bits(bits: int, seed: int = 1) -> int:
+    """A prime of exactly `bits` bits, the same one for the same arguments."""
+    return _random_prime(bits, random.Random(seed))
 
 
 ROCA_M = math.prod((2, *ROCA_PRIMES))  # the primorial of the primes up to 167

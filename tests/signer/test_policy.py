@@ -19,12 +19,13 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from signer import keycheck, names, policy
+from signer import keycheck, keycheck_rsa, names, policy
 from signer.errors import PolicyError
 from signer.policy import Check
 from tests.signer.policy_fixtures import (
     CA_KEY,
     MD5_RSA,
+    ROCA_M,
     SHA1_RSA,
     codes,
     context,
@@ -34,6 +35,7 @@ from tests.signer.policy_fixtures import (
     ed25519_key,
     flip_signature,
     make_csr,
+    prime_of_bits,
     request,
     resign,
     roca_key,
@@ -61,6 +63,17 @@ def _ulabel_csr() -> bytes:
     return resign(der, rsa_key(), replace={b"bxch": "büch".encode()[:4]})
 
 
+def _long_cn_csr(cn: str) -> bytes:
+    # cryptography's builder refuses a CN over 64 characters, other tools do not.
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, cn, _validate=False)])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(name).add_extension(
+        x509.SubjectAlternativeName([x509.DNSName(cn)]), critical=False).sign(
+        rsa_key(), hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.DER)
+
+
+LONG_DNS = "w" * 61 + ".example.org"  # 73 characters: a fine DNS name, too long for a CN
+
 Case = tuple[str, Callable[[], policy.Request], dict[str, object], str | None]
 
 CASES: list[Case] = [
@@ -71,7 +84,10 @@ CASES: list[Case] = [
     ("server-no-san-uses-facts", lambda: request(make_csr(cn="example.org")), {}, None),
     ("server-ec-p256", lambda: request(make_csr(ec_key("p256"), dns=WWW)), {}, None),
     ("server-ec-p384", lambda: request(make_csr(ec_key("p384"), dns=WWW)), {}, None),
-    ("server-ed25519", lambda: request(make_csr(ed25519_key(), dns=WWW)), {}, None),
+    ("client-ed25519", lambda: request(make_csr(ed25519_key(), emails=["alice@example.org"]),
+                                       profile="client"), {}, None),
+    ("email-ed25519", lambda: request(make_csr(ed25519_key(), emails=["alice@example.org"]),
+                                      profile="email"), {}, None),
     ("client-ok", lambda: request(make_csr(cn="Alice Liddell", emails=["alice@example.org"]),
                                   profile="client"), {}, None),
     ("email-ok", lambda: request(make_csr(emails=["alice@example.org"]), profile="email"),
@@ -87,7 +103,7 @@ CASES: list[Case] = [
     ("renewal-same-subscriber", lambda: request(make_csr(dns=WWW)),
      {"owners": {spki_sha256(rsa_key()): "member-1"}}, None),
     ("subca-from-root", lambda: request(
-        make_csr(cn="Example Sub CA", extensions=[x509.BasicConstraints(ca=True, path_length=0),
+        make_csr(ec_key("p256"), cn="Example Sub CA", extensions=[x509.BasicConstraints(ca=True, path_length=0),
                                                   _ku(key_cert_sign=True, crl_sign=True)]),
         profile="subca", ca="root", name="Example Sub CA", points=0), {}, None),
     # --- csr.*
@@ -112,6 +128,9 @@ CASES: list[Case] = [
     ("roca", lambda: request(make_csr(roca_key(), dns=WWW)), {}, "key.roca"),
     ("small-factor", lambda: request(make_csr(small_factor_key(), dns=WWW)), {},
      "key.small_factor"),
+    ("server-ed25519", lambda: request(make_csr(ed25519_key(), dns=WWW)), {}, "key.profile"),
+    ("subca-rsa-2048", lambda: request(make_csr(cn="Example Sub CA"), profile="subca", ca="root",
+                                       name="Example Sub CA"), {}, "key.subca"),
     ("p521", lambda: request(make_csr(ec_key("p521"), dns=WWW)), {}, "key.curve"),
     ("secp256k1", lambda: request(make_csr(ec_key("k256"), dns=WWW)), {}, "key.curve"),
     ("ca-key", lambda: request(make_csr(CA_KEY(), dns=WWW)), {}, "key.ca"),
@@ -138,6 +157,10 @@ CASES: list[Case] = [
     ("label-64", lambda: request(make_csr(dns=["a" * 64 + ".example.org"])), {}, "name.syntax"),
     ("name-254", lambda: request(make_csr(dns=[("a" * 62 + ".") * 4 + "org"])), {},
      "name.syntax"),
+    ("server-cn-over-64", lambda: request(_long_cn_csr(LONG_DNS), dns=[LONG_DNS]), {},
+     "name.syntax"),
+    ("server-long-dns-without-cn", lambda: request(make_csr(dns=[LONG_DNS]), dns=[LONG_DNS]),
+     {}, None),
     ("empty-label", lambda: request(make_csr(dns=["a..example.org"])), {}, "name.syntax"),
     ("nul-byte", lambda: request(make_csr(dns=["a\x00.example.org"]),
                                  dns=["a\x00.example.org"]), {}, "name.syntax"),
@@ -211,9 +234,28 @@ def test_check_table(build: Callable[[], policy.Request], ctx_kwargs: dict[str, 
         assert expected in codes(decision), decision.reasons
 
 
+# Codes whose failing case needs a batch, a blocklist or special limits: the test that has it.
+ELSEWHERE = {
+    "key.duplicate": "test_policy.py::test_batch_rejects_a_key_used_twice",
+    "key.blocklist": "test_blocklist.py::test_the_policy_refuses_a_listed_key",
+    "result.reasons": "test_policy_limits.py::test_300_unverified_names_give_100_reasons_and_a_count",
+    "result.cert_size": "test_policy_limits.py::test_a_certificate_too_big_for_a_result_is_refused",
+    "result.batch_size": "test_policy_limits.py::"
+                         "test_a_batch_too_big_for_one_result_refuses_its_largest_outcomes",
+}
+
+
 def test_every_check_has_a_failing_case_and_a_sentence() -> None:
-    failing = {e for _, _, _, e in CASES if e is not None} | {"key.duplicate"}
-    assert failing == {c.value for c in Check}
+    from tests.signer import test_blocklist, test_key_rules, test_keys, test_policy_limits
+    failing = {e for _, _, _, e in CASES if e is not None}
+    failing |= {e for _, _, e, _ in test_keys.KEY_CASES if e is not None}
+    failing |= {e for _, _, e in test_key_rules.SUBCA_CASES if e is not None}
+    assert failing | set(ELSEWHERE) == {c.value for c in Check}
+    modules = {"test_policy.py": sys.modules[__name__], "test_blocklist.py": test_blocklist,
+               "test_policy_limits.py": test_policy_limits}
+    for where in ELSEWHERE.values():
+        module, test = where.split("::")
+        assert callable(getattr(modules[module], test)), where
     assert set(policy.CHECK_DOCS) == set(Check)
     assert all(s.endswith(".") for s in policy.CHECK_DOCS.values())
 
@@ -287,7 +329,8 @@ def test_validity_caps(profile: str, points: int, days: int) -> None:
 
 
 def test_subca_needs_approval_and_gets_its_cn() -> None:
-    d = policy.evaluate(request(make_csr(cn="Example Sub CA"), profile="subca", ca="root",
+    d = policy.evaluate(request(make_csr(ec_key("p384"), cn="Example Sub CA"), profile="subca",
+                                ca="root",
                                 name="Example Sub CA", points=0), context())
     assert d.accepted and d.needs_approval and d.common_name == "Example Sub CA"
     assert d.days == 3650 and d.dns_names == () and d.personal_name is None
@@ -336,33 +379,32 @@ def test_enforce() -> None:
 # --- keys and names below the engine
 
 
-def test_roca_masks_match_the_published_detector() -> None:
-    # crocs-muni/roca detect.py `prints` for the same 38 primes: each bit r marks a residue
-    # mod the prime that a power of 65537 can take.
-    published_head = [6, 30, 126, 1026, 5658, 107286, 199410, 8388606, 536870910, 2147483646,
-                      67109890, 2199023255550, 8796093022206, 140737488355326]
-    published_tail = 187072209578355573530071658587684226515959365500926
-    assert list(keycheck.ROCA_MASKS[:14]) == published_head
-    assert keycheck.ROCA_MASKS[-1] == published_tail
-
-
-def test_roca_fingerprint_on_constructed_and_random_moduli() -> None:
-    import math
-    m = math.prod(keycheck.ROCA_PRIMES)
-    # A modulus whose residues are all powers of 65537 (CRT), and one off by a non-residue.
-    n = pow(65537, 123456789, m) + (1 << 2047) // m * m
-    assert keycheck.has_roca_fingerprint(n)
+def test_roca_fingerprint_on_constructed_moduli() -> None:
+    """badkeys' ROCA test flags a modulus in the subgroup <65537> mod the RSALib primorial (as
+    the product of two RSALib primes is, Nemec et al. §2) and nothing else."""
+    import random
+    m = ROCA_M
+    k = random.Random(2017).getrandbits(2048 - m.bit_length()) | 1 << (2047 - m.bit_length())
+    n = pow(65537, 123456789, m) + k * m  # odd: m is even, the residue odd
+    assert n % 2 and n.bit_length() == 2048
+    assert [f.kind for f in keycheck_rsa.check_rsa(n, 65537)] == ["roca"]
     # 65537 = -1 mod 11, so its powers are 1 and 10 there: move the residue mod 11 off them.
-    off = next(n + t * (m // 11) for t in range(1, 11) if (n + t * (m // 11)) % 11 not in (1, 10))
-    assert not keycheck.has_roca_fingerprint(off)
-    assert not keycheck.has_roca_fingerprint(rsa_key().public_key().public_numbers().n)
+    step = 2 * m // 11  # even, so the modulus stays odd
+    off = next(n + t * step for t in range(1, 11) if (n + t * step) % 11 not in (1, 10))
+    assert "roca" not in {f.kind for f in keycheck_rsa.check_rsa(off, 65537)}
+    assert keycheck_rsa.check_rsa(rsa_key().public_key().public_numbers().n, 65537) == []
 
 
-def test_small_factor_and_x25519() -> None:
+def test_small_factor_even_modulus_and_x25519() -> None:
     from cryptography.hazmat.primitives.asymmetric import x25519
-    assert keycheck.small_factor(9973 * 10007) == 9973 and keycheck.small_factor(10007) is None
-    pub = rsa.RSAPublicNumbers(65537, 2 * 10007 * (2**2040 + 1)).public_key()
-    assert {f.kind for f in keycheck.check_public_key(pub)} >= {"small_factor"}
+    n = small_factor_key().public_key().public_numbers().n  # 7919 * prime
+    assert [f.kind for f in keycheck_rsa.check_rsa(n, 65537)] == ["small_factor"]
+    prime = prime_of_bits(2032)  # badkeys looks for factors up to 65537 inclusive
+    assert (65537 * prime).bit_length() == (65539 * prime).bit_length() == 2048
+    assert [f.kind for f in keycheck_rsa.check_rsa(65537 * prime, 65537)] == ["small_factor"]
+    assert keycheck_rsa.check_rsa(65539 * prime, 65537) == []
+    even = rsa.RSAPublicNumbers(65537, 2 * 10007 * (2**2040 + 1)).public_key()
+    assert [f.kind for f in keycheck.check_public_key(even)] == ["invalid"]
     x = x25519.X25519PrivateKey.generate().public_key()
     assert [f.kind for f in keycheck.check_public_key(x)] == ["type"]
 
