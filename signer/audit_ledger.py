@@ -300,7 +300,7 @@ class Replay:
 
     def _rejudge(self, seq: int, d: dict[str, Any], raw: bytes, ra_key: bytes, what: str) -> None:
         """The bundle judged again as it was at import: the same decisions, byte for byte."""
-        from signer.batch import judge
+        from signer.batch import judge, load_key_blocklist
 
         at, config, version = self.judged_at.get(d["batch"], (seq, self.session_config,
                                                              self.session_version))
@@ -310,10 +310,21 @@ class Replay:
                                   "judged again")
             return
         try:
+            cfg = parse_config(text)
+            blocklist = None
+            if d.get("blocklist_sha256"):
+                try:
+                    blocklist = load_key_blocklist(cfg)
+                except SignerError:
+                    blocklist = None
+                if blocklist is None or blocklist.sha256 != d["blocklist_sha256"]:
+                    self.out.notes.append(f"{what}: the key blocklist that judged it is not "
+                                          "here; not judged again")
+                    return
             body = tb.parse_request_bundle(raw, {d["ra"]: ra_key}).body
             cas = [c for c in self.cas.values() if c.name in self.logged_cas]
-            judged = judge(parse_config(text), cas,
-                           lambda spki: self.ledger.key_owner_before(spki, at), body)
+            judged = judge(cfg, cas, lambda spki: self.ledger.key_owner_before(spki, at), body,
+                           blocklist)
         except (SignerError, TransferError) as exc:
             self.out.problem("rejudge", f"{what}: cannot be judged again ({exc})")
             return

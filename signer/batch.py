@@ -138,6 +138,9 @@ def import_batch(app: Appliance, raw: bytes) -> ImportResult:
     """Step 1: verify, judge and stage a request bundle, all or nothing (I7)."""
     state, ledger = app.state, app.ledger
     trusted = state.trusted_ra_keys()  # from the log, never from the ledger
+    claimed, _ = tb.peek_request_bundle_header(raw)  # unverified: only to say why, below
+    if claimed in state.ras and state.ras[claimed].revoked:
+        raise SignerError(f"RA {claimed!r} was revoked: its bundles are refused")
     if not trusted:
         raise SignerError("no RA is trusted yet: run `signer ra trust NAME PUBFILE` first")
     rb = tb.parse_request_bundle(raw, trusted)

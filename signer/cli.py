@@ -23,7 +23,7 @@ from signer.ceremony import (
     terminal_prompt,
 )
 from signer.errors import SignerError, UsageError
-from signer.secure import harden_process, read_secret_file
+from signer.secure import read_secret_file, secure_process
 from transfer.errors import TransferError
 
 
@@ -277,8 +277,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    harden_process()  # I10: no core dump of a process that may hold a PIN or shares
-    os.umask(0o077)  # HOME and everything in it are the owner's; outputs say their own mode
+    secure_process()  # I10: no core dump of a process that may hold a PIN or shares
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = COMMANDS.get(args.command)

@@ -53,6 +53,7 @@ class Config:
     root_may_issue_leaves: bool
     personal_name_min_points: int
     max_names: int
+    key_blocklist: str | None
     next_ceremony: dt.date | None
     profiles: dict[str, LeafProfile]
     cas: dict[str, CAPolicy]
@@ -96,6 +97,8 @@ policies = ["2.5.29.32.0"]     # certificatePolicies in sub-CA certificates (any
 root_may_issue_leaves = false   # CAcert's old Class 1 root did; every output says so when on
 personal_name_min_points = 50
 max_names = 100
+# key_blocklist = "/media/usb/badkeys"  # badkeys' blocklist directory or a .dat list, carried
+#                                       # across the gap: Debian weak keys and other known keys
 
 [policy.leaf_policies]          # certificatePolicies per leaf profile (CA/B Forum reserved OIDs)
 server = ["2.23.140.1.2.1"]
@@ -253,6 +256,7 @@ def parse_config(text: str) -> Config:
     root_leaves = pol.bool("root_may_issue_leaves", False)
     pn_min = pol.int("personal_name_min_points", 50, 0, 1000)
     max_names = pol.int("max_names", 100, 1, 100)
+    key_blocklist = pol.str("key_blocklist", "") or None
     lp = pol.table("leaf_policies", required=False)
     leaf_pols: dict[str, tuple[str, ...]] = {}
     for k in list(lp.data):
@@ -305,7 +309,7 @@ def parse_config(text: str) -> Config:
         root_max_days=root_max, sub_max_days=sub_max, root_crl_days=root_crl,
         ca_policies_oids=ca_pol, leaf_policy_oids=leaf_pols,
         root_may_issue_leaves=root_leaves, personal_name_min_points=pn_min,
-        max_names=max_names, next_ceremony=nc, profiles=profiles, cas=cas,
+        max_names=max_names, key_blocklist=key_blocklist, next_ceremony=nc, profiles=profiles, cas=cas,
         digest=hashlib.sha256(text.encode()).hexdigest(), text=text,
     )
 

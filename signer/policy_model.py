@@ -46,6 +46,7 @@ class ProfileRules:
     allow_ip: bool = False
     allow_internal: bool = False
     min_points: int = 0
+    clip_to_issuer: bool = False  # a validity past the issuer's end is cut, not refused
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,13 @@ def harden_process() -> None:
         pass
 
 
+def secure_process() -> None:
+    """What every entry point (CLI, TUI) does first: no core dumps, and files made by this
+    process readable by its owner only unless a writer says otherwise (HOME, the ledger)."""
+    harden_process()
+    os.umask(0o077)
+
+
 def read_secret_file(path: Path, what: str, limit: int = MAX_SECRET_FILE) -> str:
     """A PIN or share file: a regular file, read with a hard cap, one line of text."""
     try:

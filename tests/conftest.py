@@ -55,6 +55,14 @@ class TokenEnv:
         return pin
 
 
+@pytest.fixture(autouse=True)
+def _test_process_stays_dumpable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests that call the CLI in this process must not switch off core dumps or change the
+    umask of the test runner itself (tests/hardening/test_secrets.py checks both, in
+    subprocesses, where they belong)."""
+    monkeypatch.setattr("signer.cli.secure_process", lambda: None)
+
+
 @pytest.fixture(scope="session")
 def token_env(tmp_path_factory: pytest.TempPathFactory) -> TokenEnv:
     d = tmp_path_factory.mktemp("softhsm")

@@ -148,8 +148,8 @@ CASES = [
      _sql("UPDATE ra_keys SET last_sequence = 0 WHERE name = 'ra1'"),
      REIMPORT, "last sequence is 0 in the ledger but 2 in the log", "RA 'ra1'"),
     ("an RA invented in the ledger", "staged",
-     _sql("INSERT INTO ra_keys SELECT 'ra9', public_key, 'ff' || substr(key_id, 3), 0, "
-          "trusted_at, NULL FROM ra_keys WHERE name = 'ra1'"),
+     _sql("INSERT INTO ra_keys VALUES ('ra9', randomblob(32), lower(hex(randomblob(32))), 0, "
+          "'2026-11-29T10:00:00Z', NULL)"),
      ("ra", "list"), None, "RA 'ra9' is in the ledger but was never trusted"),
     ("a revocation erased", "signed",
      _sql("UPDATE certificates SET revoked_at = NULL, revocation_reason = NULL, "
