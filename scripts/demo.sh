@@ -97,7 +97,7 @@ run "${S[@]}" batch export ra1-1 --out "$O/result-1.res" "${AUTH[@]}"
 "${S[@]}" audit pubkey > "$O/appliance.pub"
 
 step "8. Online side: verify the result bundle and check every certificate independently"
-run "${S[@]}" result verify "$O/result-1.res" --trust "$O/appliance.pub" --out "$O/result-1"
+run "${S[@]}" result verify "$O/result-1.res" --trust "$O/appliance.pub" --request "$O/batch-1.req" --out "$O/result-1"
 cat "$D/home/certs/root.pem" "$D/home/certs/class1.pem" "$D/home/certs/class3.pem" > "$O/chain.pem"
 for c in "$O"/result-1/certs/*.pem; do
   run openssl verify -CAfile "$D/home/certs/root.pem" -untrusted "$O/chain.pem" "$c"
