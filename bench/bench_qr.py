@@ -14,8 +14,16 @@ import time
 from PIL import Image
 
 from transfer import fountain
-from transfer.qr import PROFILES, QR_CAPACITY_L, FeedStatus, Receiver, encode_file, parse_frame
-from transfer.qrproc import decode_image, qr_image
+from transfer.qr import (
+    PROFILES,
+    QR_CAPACITY_L,
+    FeedStatus,
+    Receiver,
+    decode_image,
+    encode_file,
+    parse_frame,
+    qr_image,
+)
 
 LOSS = 0.30
 FPS = 5
@@ -26,7 +34,7 @@ def density() -> None:
     print("== density: file bytes per frame vs QR byte-mode capacity (EC L) ==")
     for v in PROFILES:
         frame = encode_file(random.Random(v).randbytes(50_000), version=v)[0]
-        s = parse_frame(frame).symbol_size
+        s = parse_frame(frame).header.symbol_size
         cap = QR_CAPACITY_L[v][1]
         print(f"  v{v:<2}  symbol {s:5d} B  byte-mode cap {cap:5d} B  density {s / cap:6.1%}  "
               f"frame text {len(frame)}/{QR_CAPACITY_L[v][0]} chars")
@@ -121,7 +129,7 @@ def bundle_time() -> None:
     t0 = time.perf_counter()
     frames = encode_file(random.Random(9).randbytes(size), repair_percent=50)
     enc = time.perf_counter() - t0
-    k = fountain.source_symbol_count(size, parse_frame(frames[0]).symbol_size)
+    k = fountain.source_symbol_count(size, parse_frame(frames[0]).header.symbol_size)
     lossless = k / FPS
     lossy = k / (1 - LOSS) / FPS
     print(f"\n== 1,000-request bundle (~{size:,} B, incompressible worst case) at {FPS} frames/s ==\n"
