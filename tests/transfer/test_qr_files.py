@@ -104,7 +104,7 @@ def test_unreadable_and_empty_pictures_are_skipped_and_counted(tmp_path: Path,
 
 def test_too_few_frames_say_how_many_more_and_what_was_skipped(tmp_path: Path,
                                                                rng: random.Random) -> None:
-    frames = encode_file(rng.randbytes(20_000), repair_percent=0)  # k = 26
+    frames = encode_file(rng.randbytes(20_000), version=20, repair_percent=0)  # k = 26
     pics = [qr_image(t) for t in frames[:15]] + [Image.new("L", (64, 64), 255)]
     with pytest.raises(FrameError) as exc:
         receive_images(pics)
@@ -147,7 +147,7 @@ def test_hostile_first_picture_still_yields_the_file(hostile: str, rng: random.R
 
 
 def test_a_flood_of_forgeries_is_reported_not_released(rng: random.Random) -> None:
-    frames = encode_file(rng.randbytes(3000), repair_percent=0)  # k = 4
+    frames = encode_file(rng.randbytes(3000), version=20, repair_percent=0)  # k = 4
     pics = [qr_image(forged(frames[0], esi, rng)) for esi in range(80)]
     with pytest.raises(FrameError, match="forged or misread"):
         receive_images(pics)

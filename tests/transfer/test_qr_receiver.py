@@ -173,7 +173,7 @@ def test_many_stale_transfers_cannot_crowd_out_the_real_one(rng: random.Random) 
                                  "a repair number never sent"])
 def test_forged_first_frame_is_worked_around(esi: str, rng: random.Random) -> None:
     data = rng.randbytes(20_000)  # k = 26 at v20
-    src = FrameSource(data)
+    src = FrameSource(data, version=20)
     frames = [src.frame(i) for i in range(2 * src.k)]
     number = {"same as a source frame": 0, "a source frame that is lost": 1,
               "a repair number never sent": 5000}[esi]
@@ -206,7 +206,7 @@ def test_same_transfer_id_other_length_first_cannot_shut_out_real_frames(rng: ra
 
 def test_scattered_forged_frames_are_worked_around(rng: random.Random) -> None:
     data = rng.randbytes(60_000)  # k = 76
-    src = FrameSource(data)
+    src = FrameSource(data, version=20)
     stream = [src.frame(i) for i in range(3 * src.k)]
     rng.shuffle(stream)
     for pos in (0, 10, 40):  # three forged frames with fresh repair numbers
@@ -220,7 +220,7 @@ def test_scattered_forged_frames_are_worked_around(rng: random.Random) -> None:
 
 
 def test_a_flood_of_forged_frames_ends_with_a_reason_never_a_file(rng: random.Random) -> None:
-    frames = encode_file(rng.randbytes(5_000), repair_percent=0)  # k = 7
+    frames = encode_file(rng.randbytes(5_000), version=20, repair_percent=0)  # k = 7
     rcv = Receiver()
     last = None
     statuses = set()
