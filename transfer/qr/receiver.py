@@ -137,7 +137,8 @@ class Progress:
 
     def line(self) -> str:
         if self.transfer_id is None:
-            head = "no frame yet"
+            head = ("waiting for two different frames of one transfer" if self.readable
+                    else "no frame yet")
         elif self.complete:
             head = f"transfer {self.transfer_id}: complete ({self.useful} frames)"
         else:
