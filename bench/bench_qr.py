@@ -29,7 +29,7 @@ from tests.transfer.capture import (  # noqa: E402
     Conditions,
     capture,
 )
-from tests.transfer.test_qr_receiver import forged  # noqa: E402
+from tests.transfer.hostile import forged  # noqa: E402
 from transfer.qr import (  # noqa: E402
     PROFILES,
     QR_CAPACITY_L,

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import run_signer
-from tests.transfer.test_qr_receiver import forged
+from tests.transfer.hostile import forged
 from transfer.qr import FrameSource, encode_file, parse_frame
 
 

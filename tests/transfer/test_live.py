@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.transfer.capture import EASY_720, HARD_720, capture
-from tests.transfer.test_qr_receiver import forged
+from tests.transfer.hostile import forged
 from transfer.errors import FrameError
 from transfer.qr import FrameSource, Header, build_frame, encode_file, parse_frame, qr_image
 from transfer.qr.journal import journal_path

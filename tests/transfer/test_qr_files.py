@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.transfer.test_qr_receiver import forged
+from tests.transfer.hostile import forged
 from transfer.errors import FrameError, TransferError
 from transfer.qr import (
     FrameSource,

@@ -12,15 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.transfer.hostile import forged
 from transfer.base45 import b45encode
 from transfer.errors import FrameError
 from transfer.qr import (
     PREFIX,
     FeedStatus,
     FrameSource,
-    Header,
     Receiver,
-    build_frame,
     encode_file,
     parse_frame,
 )
@@ -29,13 +28,6 @@ from transfer.qr.assembly import Assembly
 
 def feed_all(rcv: Receiver, frames: list[str]) -> list[FeedStatus]:
     return [rcv.feed(f).status for f in frames]
-
-
-def forged(real: str, esi: int, rnd: random.Random, **changes: object) -> str:
-    """A frame with a valid CRC and a real header (or one changed field) but a junk symbol."""
-    h = parse_frame(real).header
-    head = Header(**{**h.__dict__, **changes})  # type: ignore[arg-type]
-    return build_frame(head, b"\x00" + esi.to_bytes(3, "big") + rnd.randbytes(head.symbol_size))
 
 
 def tid_of(frames: list[str]) -> str:
