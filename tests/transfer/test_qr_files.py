@@ -71,6 +71,10 @@ def test_a_failed_send_leaves_the_directory_as_it_was(tmp_path: Path, rng: rando
     assert sorted(p.name for p in out_dir.iterdir()) == ["0005.png"]  # ours removed, theirs kept
     with pytest.raises(TransferError, match="cannot open"):
         qr_send(tmp_path / "missing", tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(FrameError, match="not in the QR alphanumeric"):  # fails mid-send
+        qr_send(src, tmp_path / "new", progress=lambda i, n: qr_image("lowercase"))
+    assert not (tmp_path / "new").exists()  # a directory it made is removed again
 
 
 def test_unreadable_and_empty_pictures_are_skipped_and_counted(tmp_path: Path,

@@ -118,6 +118,7 @@ def qr_send(src: Path, out_dir: Path, repair_percent: int | None = None,
     names = [out_dir / f"{i:04d}.png" for i in range(1, total + 1)]
     gif = out_dir / "frames.gif"
     written: list[Path] = []
+    created = not out_dir.exists()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -140,6 +141,11 @@ def qr_send(src: Path, out_dir: Path, repair_percent: int | None = None,
     except (OSError, TransferError) as exc:
         for name in written:  # a failed send leaves the directory as it was
             name.unlink(missing_ok=True)
+        if created:
+            try:
+                out_dir.rmdir()
+            except OSError:
+                pass  # not empty (someone else's file) or gone: leave it
         if isinstance(exc, TransferError):
             raise
         raise FrameError(f"cannot write frames to {out_dir}: {exc.strerror or exc}") from exc
