@@ -27,6 +27,7 @@ deps: system venv
 
 test: deps
 	$(VENV)/bin/ruff check signer hsm transfer tests bench fuzz
+	$(VENV)/bin/mypy --strict transfer
 	$(PY) -m pytest -q
 
 demo: deps
@@ -34,6 +35,7 @@ demo: deps
 
 lint: venv
 	$(VENV)/bin/ruff check signer hsm transfer tests bench fuzz
+	$(VENV)/bin/mypy --strict transfer
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from signer import cli
+from signer import cli, cli_transfer
 from signer.errors import UsageError
 
 
@@ -72,20 +72,7 @@ def extend(cmd: Callable[..., argparse.ArgumentParser], sub: Any) -> None:
 
     tr = cmd("transfer", "move files across the air gap").add_subparsers(
         dest="sub", required=True, parser_class=cli._Parser)
-    p = cmd("qr-send", "write a file as QR frames (PNG and GIF)", tr)
-    p.add_argument("file", type=Path)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--repair", type=int, default=50, help="repair frames, percent (default 50)")
-    p.add_argument("--version", type=int, default=20, choices=(10, 15, 20, 25))
-    p = cmd("qr-receive", "rebuild a file from QR frame images", tr)
-    p.add_argument("images", type=Path, nargs="+")
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--transfer", help="transfer id, when images hold more than one")
-    p = cmd("qr-live", "receive QR frames live from a camera (zbarcam) or a scanner", tr)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--reader", default=None,
-                   help="program printing one frame a line (default: zbarcam --nodisplay --raw); "
-                        "'-' reads standard input (a keyboard-wedge scanner)")
+    cli_transfer.add_parsers(cmd, tr)
 
 
 def _words(hexdigest: str) -> str:
@@ -235,39 +222,7 @@ def cmd_crl(args: argparse.Namespace) -> None:
              f"kept in {res.path}" + (f", written to {args.out}" if args.out else ""))
 
 
-def cmd_transfer(args: argparse.Namespace) -> None:
-    from transfer import qr
-
-    if args.sub == "qr-send":
-        rep = qr.qr_send(args.file, args.out, repair_percent=args.repair, version=args.version)
-        cli.emit(args, rep.to_json() if hasattr(rep, "to_json") else {"summary": rep.summary()},
-                 rep.summary())
-    elif args.sub == "qr-live":
-        from transfer import live
-
-        def show(res: Any) -> None:
-            print(f"\r{res.progress} frames ({res.status}: {res.message})", end="",
-                  file=sys.stderr, flush=True)
-
-        def ask(tid: str, count: int) -> bool:
-            print(f"\nonly frames of another transfer {tid} ({count}) are arriving; "
-                  "restart with the right sender, or pass its frames on purpose", file=sys.stderr)
-            return False  # never switch without the operator: the CLI has no prompt here
-
-        if args.reader == "-":
-            rep = live.receive_lines(sys.stdin, args.out, progress=show, on_foreign=ask)
-        else:
-            rep = live.run_reader(args.reader or live.DEFAULT_COMMAND, args.out, progress=show,
-                                  on_foreign=ask)
-        print(file=sys.stderr)
-        cli.emit(args, {"transfer": rep.transfer_id, "out": str(rep.out)}, rep.summary())
-    else:
-        rep = qr.qr_receive(list(args.images), args.out, transfer_id=args.transfer)
-        cli.emit(args, rep.to_json() if hasattr(rep, "to_json") else {"summary": rep.summary()},
-                 rep.summary())
-
-
 COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     "ra": cmd_ra, "request": cmd_request, "batch": cmd_batch, "result": cmd_result,
-    "revoke": cmd_revoke, "crl": cmd_crl, "transfer": cmd_transfer,
+    "revoke": cmd_revoke, "crl": cmd_crl, "transfer": cli_transfer.cmd_transfer,
 }

@@ -76,7 +76,8 @@ class RaptorQEncoder:
         out = [bytes(p) for p in enc.get_encoded_packets(repair)]
         # Guard the assumptions the frame format relies on (one block, fixed packet size).
         if len(out) != self.source_symbols + repair or any(
-            len(p) != PAYLOAD_ID_LEN + self.symbol_size or p[0] != 0 for p in out
+            len(p) != PAYLOAD_ID_LEN + self.symbol_size or p[0] != 0
+            or int.from_bytes(p[1:4], "big") != esi for esi, p in enumerate(out)
         ):
             raise FrameError("raptorq produced an unexpected packet layout")
         return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import threading
 import time
 from pathlib import Path
@@ -31,9 +32,11 @@ from signer.export import export_batch
 from signer.revocation import issue_crl
 from signer.signing import SignReport, sign_batch
 from signer.tui.jobs import words8
+from signer.tui.qr_screen import QRScreen
 from signer.tui.screens import CeremonyScreen
 from signer.tui.widgets import ERRORS, ErrorLine, grouped_hex, one_line
 from transfer import qr, usb
+from transfer.qr.live import ReaderProcess, default_reader
 
 MAX_BUNDLE = 64 * 1024 * 1024  # DESIGN §5: a request bundle is at most 64 MiB
 
@@ -72,13 +75,22 @@ def render_import(res: ImportResult) -> Text:
     return t
 
 
+def reader_command() -> str | list[str]:
+    """The camera reader: $SIGNER_QR_READER if set (e.g. zbarcam), else the built-in one."""
+    return os.environ.get("SIGNER_QR_READER") or default_reader()
+
+
 class ImportScreen(CeremonyScreen):
     TITLE = "Import a request bundle"
-    BINDINGS = [Binding("escape", "back", "Back"), Binding("ctrl+r", "app.open('review')", "Review")]
+    BINDINGS = [Binding("escape", "back", "Back"), Binding("ctrl+r", "app.open('review')", "Review"),
+                Binding("ctrl+g", "camera", "Camera on/off"),
+                Binding("ctrl+t", "take", "Take the transfer in view")]
 
     def __init__(self) -> None:
         super().__init__()
         self.receiver = qr.Receiver()
+        self.reader: ReaderProcess | None = None
+        self._qr_done = False
 
     def compose(self) -> ComposeResult:
         yield from self.compose_header()
@@ -86,7 +98,8 @@ class ImportScreen(CeremonyScreen):
             yield Label("Bundles on removable media (Enter to import):")
             yield OptionList(id="media")
             yield Input(placeholder="or a bundle file path, then Enter", id="path")
-            yield Input(placeholder="or scan QR frames here (one frame per Enter)", id="qr")
+            yield Input(placeholder="or scan QR frames here (one frame per Enter), "
+                        "or ctrl+g for the camera", id="qr")
             yield Static("", id="qr-progress")
             yield Static("", id="import-result", classes="panel")
         yield from self.compose_footer()
@@ -100,6 +113,10 @@ class ImportScreen(CeremonyScreen):
             media.add_option(Option("(no removable medium with a .req file)", disabled=True))
             self.query_one("#path", Input).focus()
 
+    def on_unmount(self) -> None:
+        if self.reader is not None:
+            self.reader.stop()
+
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self._import(self.candidates[event.option_index].path)
 
@@ -109,16 +126,54 @@ class ImportScreen(CeremonyScreen):
                 self._import(Path(event.value.strip()).expanduser())
             return
         event.input.value = ""
-        res = self.receiver.feed(event.value.strip())
-        line = (f"QR transfer {res.transfer_id or '?'}: {res.progress} frames "
-                f"({res.status}: {res.message})")
-        if self.receiver.foreign:
-            line += f"; frames of other transfers ignored: {sum(self.receiver.foreign.values())}"
+        self.feed_frame(event.value.strip())
+
+    def feed_frame(self, text: str) -> None:
+        """One frame text, typed by a scanner or read by the camera."""
+        res = self.receiver.feed(text)
+        line = f"QR {res.progress.line()} ({res.status}: {res.message})"
+        if res.status is qr.FeedStatus.FOREIGN:
+            line += f"; ctrl+t takes transfer {self.receiver.last_foreign}"
         self.query_one("#qr-progress", Static).update(line)
-        if res.status is qr.FeedStatus.COMPLETE and not getattr(self, "_qr_done", False):
+        self._import_if_complete()
+
+    def _import_if_complete(self) -> None:
+        if self.receiver.complete and not self._qr_done:
             self._qr_done = True
+            if self.reader is not None:
+                self.reader.stop()
+                self.reader = None
             raw = self.receiver.result()
             self._run_import(self.ceremony.jobs.call(import_batch, raw))
+
+    def action_take(self) -> None:
+        tid = self.receiver.last_foreign
+        if tid is None or tid == self.receiver.transfer_id:
+            self.error_line().show_error("no other transfer in view")
+            return
+        self.receiver.switch_to(tid)
+        self.query_one("#qr-progress", Static).update(
+            f"QR now taking transfer {tid}: {self.receiver.progress().line()}")
+        self._import_if_complete()
+
+    def action_camera(self) -> None:
+        if self.reader is not None:
+            self.reader.stop()
+            self.reader = None
+            self.query_one("#qr-progress", Static).update("camera stopped")
+            return
+        try:
+            reader = self.reader = ReaderProcess(reader_command())
+        except ERRORS as exc:
+            self.error_line().show_error(one_line(exc))
+            return
+        self.query_one("#qr-progress", Static).update("camera on: show the frames")
+
+        def pump() -> None:  # a worker thread; frames are fed on the UI thread
+            for line in reader.lines():
+                self.app.call_from_thread(self.feed_frame, line)
+
+        self.run_worker(pump, thread=True, group="camera", exit_on_error=False)
 
     def _import(self, path: Path) -> None:
         self._run_import(self.ceremony.jobs.call(_import_file, path))
@@ -463,53 +518,7 @@ class ExportScreen(CeremonyScreen):
         if self.data is None:
             self.error_line().show_error("export the bundle first")
             return
-        self.app.push_screen(QRScreen(qr.encode_file(self.data, version=10)))
-
-
-class QRScreen(ModalScreen[None]):
-    """QR frames full-screen, stepped by key or animated; the receiver takes any order."""
-
-    BINDINGS = [
-        Binding("right,space,n", "step(1)", "Next"),
-        Binding("left,p", "step(-1)", "Previous"),
-        Binding("a", "animate", "Animate"),
-        Binding("escape", "close", "Close"),
-    ]
-
-    def __init__(self, frames: list[str]) -> None:
-        super().__init__()
-        self.frames = frames
-        self.index = 0
-        self.timer: Any = None
-
-    def compose(self) -> ComposeResult:
-        yield Static("", id="qr-caption")
-        with VerticalScroll():
-            yield Static("", id="qr-code")
-
-    def on_mount(self) -> None:
-        self.show()
-
-    def show(self) -> None:
-        self.query_one("#qr-caption", Static).update(
-            f"frame {self.index + 1} of {len(self.frames)}   "
-            "→/space next  ← previous  a animate  Esc close")
-        code = qr.render_terminal(self.frames[self.index], mode="halfblock")
-        self.query_one("#qr-code", Static).update(Text(code, style="black on white"))
-
-    def action_step(self, delta: int) -> None:
-        self.index = (self.index + delta) % len(self.frames)
-        self.show()
-
-    def action_animate(self) -> None:
-        if self.timer is None:
-            self.timer = self.set_interval(0.4, lambda: self.action_step(1))
-        else:
-            self.timer.stop()
-            self.timer = None
-
-    def action_close(self) -> None:
-        self.dismiss(None)
+        self.app.push_screen(QRScreen(qr.FrameSource(self.data, qr.TERMINAL_VERSION)))
 
 
 # -- CRL ------------------------------------------------------------------------------------
