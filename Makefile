@@ -27,7 +27,7 @@ deps: system venv
 
 test: deps
 	$(VENV)/bin/ruff check signer hsm transfer tests bench fuzz
-	$(VENV)/bin/mypy --strict transfer
+	$(VENV)/bin/mypy --strict signer hsm transfer
 	$(PY) -m pytest -q
 
 demo: deps
@@ -35,7 +35,7 @@ demo: deps
 
 lint: venv
 	$(VENV)/bin/ruff check signer hsm transfer tests bench fuzz
-	$(VENV)/bin/mypy --strict transfer
+	$(VENV)/bin/mypy --strict signer hsm transfer
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache

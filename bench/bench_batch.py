@@ -222,27 +222,29 @@ def openssl_gencrl(conf: Path, keyargs: list[str], cert: Path, n: int) -> tuple[
 
 
 def profile_breakdown(home: Path, pin: str, work: Path, csrs: list[Path], seq: int) -> None:
-    from signer import batch
-    from signer.ceremony import Appliance, Credentials, parse_time
+    from signer.core.clock import parse_time
+    from signer.service import batches as batch
+    from signer.service.session import Credentials, Session
+    from signer.service.signing import sign_batch
 
     bundle = make_bundle(work, home, work / "token" / "user.pin", csrs, seq)
     os.environ["SIGNER_WORKERS"] = "1"
-    app = Appliance(home)
-    app.login(Credentials(pin=pin), parse_time("2026-11-29T13:00:00Z"))
+    app = Session(home)
+    app.unlock(Credentials(pin=pin), parse_time("2026-11-29T13:00:00Z"))
     prof = cProfile.Profile()
     prof.enable()
     res = batch.import_batch(app, bundle.read_bytes())
-    batch.sign_batch(app, res.batch)
+    sign_batch(app, res.batch)
     prof.disable()
     app.close()
     del os.environ["SIGNER_WORKERS"]
     stats = pstats.Stats(prof)
     total = sum(v[3] for k, v in stats.stats.items() if k[2] in ("import_batch", "sign_batch"))
     parts = {"pkilint (2 lints a certificate)": ("lint.py", "lint_der"),
-             "policy (CSR parse, signature, checks)": ("policy.py", "evaluate_batch"),
+             "policy (CSR parse, signature, checks)": ("engine.py", "evaluate_batch"),
              "token C_Sign": ("token.py", "raw_sign"),
              "TBS build + throwaway signature": ("issuance.py", "build_certificate"),
-             "ceremony log appends (fsync)": ("ceremony.py", "log_many"),
+             "ceremony log appends (fsync)": ("session.py", "log_many"),
              "ledger writes": ("ledger.py", "add_certificates")}
     print(f"\n(6) where the time goes: {len(csrs)} requests, one process, {total:.2f} s profiled")
     for label, (fname, func) in parts.items():

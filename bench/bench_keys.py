@@ -1,7 +1,7 @@
 """Per-key cost of the subscriber-key checks and of judging one request (DESIGN §4 Keys).
 
 For RSA-2048, RSA-4096, EC P-256 and Ed25519 keys: the median time of
-``signer.keycheck.check_public_key`` on the key object, and of ``signer.policy.evaluate`` on a
+``signer.core.policy.keys.check_public_key`` on the key object, and of ``signer.core.policy.evaluate`` on a
 server (or client, for Ed25519) request carrying a CSR for that key: parse, self-signature,
 key checks, names. A 10,000-request batch costs about 10,000 times the second number; the
 budget is that an import of the largest batch stays well under a minute on the reference
@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa  # noqa: E402
 
-from signer import keycheck, policy  # noqa: E402
+from signer import policy  # noqa: E402
+from signer.core.policy import keys as keycheck
 from tests.signer.policy_fixtures import context, make_csr, request  # noqa: E402
 
 

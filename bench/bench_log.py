@@ -21,10 +21,10 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from signer.canonical import canonical_json
-from signer.ceremony_log import CeremonyLog
-from signer.checkpoint import Checkpoint, sign_checkpoint
-from signer.merkle import TreeBuilder, leaf_hash
+from signer.core.canonical import canonical_json
+from signer.core.checkpoint import Checkpoint, sign_checkpoint
+from signer.core.merkle import TreeBuilder, leaf_hash
+from signer.store.log import CeremonyLog
 
 ORIGIN = "bench.example/airgap-signer/log"
 SEED = b"\x05" * 32
@@ -59,7 +59,7 @@ def generate(path: Path, entries: int, every: int) -> None:
 
 CHILD = """
 import sys, time
-from signer.ceremony_log import verify_log
+from signer.store.log import verify_log
 path, origin, pub = sys.argv[1], sys.argv[2], bytes.fromhex(sys.argv[3])
 t0 = time.perf_counter()
 report = verify_log(path, origin, origin, pub)

@@ -23,15 +23,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from signer.service.overview import Overview  # noqa: E402
 from signer.tui.app import CeremonyApp  # noqa: E402
-from signer.tui.batch_screens import ReviewScreen  # noqa: E402
-from signer.tui.jobs import Overview  # noqa: E402
+from signer.tui.screens.review import ReviewScreen  # noqa: E402
 
 CHILD = """
 import asyncio, sys
 from pathlib import Path
 from signer.tui.app import CeremonyApp
-from signer.tui.screens import OverviewScreen
+from signer.tui.screens.overview import OverviewScreen
 
 async def main():
     app = CeremonyApp(Path(sys.argv[1]))

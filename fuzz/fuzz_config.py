@@ -1,4 +1,4 @@
-"""atheris: signer.toml text (signer.config.parse_config) -> only ConfigError."""
+"""atheris: signer.toml text (signer.core.config.parse_config) -> only ConfigError."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import _common
 import atheris
 
 with atheris.instrument_imports():
-    from signer.config import parse_config
+    from signer.core.config import parse_config
     from signer.errors import ConfigError
 
 

@@ -1,4 +1,4 @@
-"""atheris: CSR intake (signer.policy.evaluate) -> a verdict with reasons, never an exception."""
+"""atheris: CSR intake (signer.core.policy.evaluate) -> a verdict with reasons, never an exception."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import _common  # noqa: F401 - sets sys.path
 import atheris
 
 with atheris.instrument_imports():
-    from signer import policy
+    from signer.core import policy
 
 LEAVES = frozenset({"server", "client", "email"})
 CTX = policy.PolicyContext(

@@ -1,4 +1,4 @@
-"""atheris: ceremony log bytes (signer.ceremony_log.verify_log) -> a report, never an exception."""
+"""atheris: ceremony log bytes (signer.store.log.verify_log) -> a report, never an exception."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import _common
 import atheris
 
 with atheris.instrument_imports():
-    from signer.ceremony_log import verify_log
+    from signer.store.log import verify_log
 
 WORK = Path(tempfile.mkdtemp(prefix="fuzz-log-"))
 KEY = bytes(32)

@@ -1,4 +1,4 @@
-"""atheris: the result bundle on the online side (signer.online.verify_result).
+"""atheris: the result bundle on the online side (signer.service.online.verify_result).
 
 Only SignerError or TransferError may come out. The seed is the test vector in
 tests/hardening/data; mutations rarely keep its signature, so the signed-but-hostile cases are
@@ -16,7 +16,7 @@ import atheris
 
 with atheris.instrument_imports():
     from signer.errors import SignerError
-    from signer.online import verify_result
+    from signer.service.online import verify_result
     from transfer.errors import TransferError
 
 TRUST = _common.ROOT / "tests" / "hardening" / "data" / "appliance.pub"

@@ -1,4 +1,4 @@
-"""atheris: custodian share text (signer.quorum.combine) -> only ShareError, never echoing it."""
+"""atheris: custodian share text (signer.core.quorum.combine) -> only ShareError, never echoing it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import atheris
 with atheris.instrument_imports():
     from shamir_mnemonic import wordlist
 
-    from signer import quorum
+    from signer.core import quorum
 
 WORDS = wordlist.WORDLIST
 MESSAGES = [re.compile(p) for p in (

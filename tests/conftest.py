@@ -60,7 +60,7 @@ def _test_process_stays_dumpable(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests that call the CLI in this process must not switch off core dumps or change the
     umask of the test runner itself (tests/hardening/test_secrets.py checks both, in
     subprocesses, where they belong)."""
-    monkeypatch.setattr("signer.cli.secure_process", lambda: None)
+    monkeypatch.setattr("signer.cli.app.secure_process", lambda: None)
 
 
 @pytest.fixture(scope="session")

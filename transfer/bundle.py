@@ -438,7 +438,7 @@ def _check_text(v: object, path: str) -> str:
 
 @dataclass(frozen=True)
 class LogProofs:
-    """Ceremony-log evidence; verifying it is the caller's job (signer.audit)."""
+    """Ceremony-log evidence; verifying it is the caller's job (signer.service.audit)."""
 
     checkpoint: str  # C2SP signed-note text
     previous_checkpoint: str | None

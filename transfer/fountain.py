@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Protocol
 
-import raptorq  # type: ignore[import-untyped]
+import raptorq
 
 from transfer.errors import FrameError
 

@@ -162,40 +162,52 @@ def _fsync_dir(path: Path) -> None:
         os.close(dfd)
 
 
-def write_file(dest_dir: Path, name: str, data: bytes) -> Path:
-    """Write `name` in `dest_dir` atomically and verify it by reading it back.
+def write_output(target: Path, data: bytes, *, mode: int = 0o644, replace: bool = False,
+                 headroom: int = 64 * 1024) -> Path:
+    """The one writer of every output (DESIGN I11): atomic, never overwriting, verified.
 
-    Order: name check, free space (statvfs), refuse an existing target, temp file in the same
-    directory (exclusive create), write, fsync, link/rename to the name, fsync the directory,
-    read back and compare SHA-256. Any OSError becomes MediaError and the temp file is removed.
+    Order: free space first (statvfs, with headroom for metadata on FAT), refuse an existing
+    target, a temp file in the same directory (exclusive create), write, fsync, the exact
+    ``mode``, then link into place (``link`` fails rather than overwrite; ``replace`` renames
+    instead, for the one file meant to be replaced), fsync the directory, and read the file
+    back (from the medium, not the page cache where the kernel allows) and compare SHA-256. A
+    pulled stick or a full disk leaves the previous state and one clear line (MediaError).
     """
-    if not name or name in (".", "..") or "/" in name or "\0" in name:
+    dest_dir = target.parent
+    name = target.name
+    if not name or name in (".", "..") or "\0" in name:
         raise MediaError(f"invalid file name {safe_name(name)!r}")
-    target = dest_dir / name
     shown = safe_name(str(target))
-    tmp = dest_dir / f".{name}.{os.getpid()}.tmp"
+    tmp = dest_dir / f".{name}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
     want = hashlib.sha256(data).digest()
     try:
+        if not dest_dir.is_dir():
+            raise MediaError(f"{safe_name(str(dest_dir))}: no such directory")
         vfs = os.statvfs(dest_dir)
         free = vfs.f_bavail * vfs.f_frsize
-        if free < len(data) + 64 * 1024:  # headroom for metadata on FAT
+        if free < len(data) + headroom:
             raise MediaError(f"not enough space for {shown}: {len(data)} bytes, {free} free")
-        if target.exists() or target.is_symlink():
-            raise MediaError(f"refusing to overwrite existing {shown}")
+        if not replace and (target.exists() or target.is_symlink()):
+            raise MediaError(f"{shown}: already exists; outputs are never overwritten")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o644)
+                     mode)
         try:
+            os.fchmod(fd, mode)  # exactly, whatever the umask
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
             os.fsync(fd)
         finally:
             os.close(fd)
-        if target.exists() or target.is_symlink():  # appeared meanwhile: still never overwrite
-            raise MediaError(f"refusing to overwrite existing {shown}")
-        os.rename(tmp, target)
+        if replace:
+            os.replace(tmp, target)
+        else:
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                raise MediaError(f"{shown}: already exists; outputs are never overwritten") from None
         _fsync_dir(dest_dir)
-        if hashlib.sha256(read_file(target, len(data))).digest() != want:
+        if hashlib.sha256(_read_back(target, len(data))).digest() != want:
             target.unlink()  # ours, and wrong: leave no corrupt file for the next step to read
             raise MediaError(f"read-back of {shown} differs from what was written")
     except OSError as exc:
@@ -204,5 +216,23 @@ def write_file(dest_dir: Path, name: str, data: bytes) -> Path:
         try:
             tmp.unlink(missing_ok=True)
         except OSError:
-            pass  # the medium is gone; nothing more can be cleaned
+            pass  # the medium is gone, or read-only: nothing more can be cleaned
     return target
+
+
+def _read_back(path: Path, size: int) -> bytes:
+    """Read a file just written, asking the kernel to drop its cached pages first."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        if hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    return read_file(path, size)
+
+
+def write_file(dest_dir: Path, name: str, data: bytes) -> Path:
+    """Write ``name`` in ``dest_dir`` with ``write_output`` (a name, not a path, is asked for)."""
+    if not name or name in (".", "..") or "/" in name or "\0" in name:
+        raise MediaError(f"invalid file name {safe_name(name)!r}")
+    return write_output(dest_dir / name, data)

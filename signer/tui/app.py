@@ -2,13 +2,17 @@
 
 The app owns the session state a ceremony needs between screens: the confirmed clock (I9),
 the current batch, and the custodians' approvals. The token and the ledger live on the one
-appliance thread (`HsmJobs`); the app closes the session (a logged close and a signed
-checkpoint) when it exits. Keyboard only; NO_COLOR gives textual's monochrome rendering.
+session thread (`HsmJobs`). However the app ends (quit, Ctrl-C, SIGTERM, SIGHUP when the
+terminal goes away, or an exception), the session is closed the same way: a logged close and
+a signed checkpoint, after the job in progress stops at its next safe point. Keyboard only;
+NO_COLOR gives textual's monochrome rendering.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import signal
 from pathlib import Path
 
 from textual.app import App, ComposeResult
@@ -16,9 +20,19 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Static
 
-from signer.ceremony import parse_time
-from signer.tui.jobs import HsmJobs, Overview, proposed_time
-from signer.tui.widgets import ERRORS, one_line
+from signer.core.clock import parse_time
+from signer.service.overview import Overview, proposed_time
+from signer.tui.jobs import HsmJobs
+from signer.tui.screens.clock import ClockScreen
+from signer.tui.screens.crl import CrlScreen
+from signer.tui.screens.export import ExportScreen
+from signer.tui.screens.import_bundle import ImportScreen
+from signer.tui.screens.log import LogScreen
+from signer.tui.screens.overview import OverviewScreen
+from signer.tui.screens.review import ReviewScreen
+from signer.tui.screens.sign import SignScreen
+from signer.tui.screens.unlock import UnlockScreen
+from signer.tui.widgets import ERRORS, ErrorLine, one_line
 
 SCREENS = ("import", "review", "sign", "export", "crl", "log")
 NEEDS_SESSION = ("import", "sign", "export", "crl")
@@ -44,17 +58,24 @@ class CeremonyApp(App[None]):
         yield Static(f"opening {self.home} ...", id="starting")
 
     def on_mount(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, self.hang_up)
         self.run_worker(self._start(), exclusive=True, group="start")
+
+    def hang_up(self) -> None:
+        """SIGTERM, or SIGHUP (the terminal went away): stop the job at its next safe point,
+        then leave; ``run`` closes the session, signed."""
+        self.jobs.interrupt()
+        self.exit()
 
     async def _start(self) -> None:
         try:
-            ov = await self.jobs.open()
+            ov = await self.jobs.overview()
         except ERRORS as exc:
             self.query_one("#starting", Static).update(
                 f"ERROR: {one_line(exc)}\n\nctrl+c to quit")
             return
-        from signer.tui.screens import OverviewScreen
-
         self.overview = ov
         self.rehearsal = ov.rehearsal
         if ov.batches:
@@ -80,16 +101,12 @@ class CeremonyApp(App[None]):
         """Screens that sign or log need an unlocked token; say so in the error line."""
         if self.logged_in:
             return True
-        from signer.tui.widgets import ErrorLine
-
         screen.query_one(ErrorLine).show_error("the token is locked: go back (Esc) and unlock (u)")
         return False
 
     # -- actions ----------------------------------------------------------------------------
 
     def action_clock(self, then_unlock: bool = False) -> None:
-        from signer.tui.screens import ClockScreen
-
         last = self.overview.last_time if self.overview else None
         proposal = self.confirmed_time or self.proposed_at or proposed_time(last)
 
@@ -104,8 +121,6 @@ class CeremonyApp(App[None]):
         self.push_screen(ClockScreen(proposal, last), confirmed)
 
     def action_unlock(self) -> None:
-        from signer.tui.screens import UnlockScreen
-
         if self.logged_in:
             self.notify("the token is already unlocked")
             return
@@ -121,17 +136,13 @@ class CeremonyApp(App[None]):
         self.push_screen(UnlockScreen(quorum), unlocked)
 
     def _refresh_overview(self) -> None:
-        from signer.tui.screens import OverviewScreen
-
         if isinstance(self.screen, OverviewScreen):
-            self.screen.run_worker(self.screen.refresh_facts, exclusive=True, group="overview")
+            self.screen.run_worker(self.screen.refresh_facts(), exclusive=True, group="overview")
 
     def action_open(self, name: str) -> None:
-        from signer.tui import batch_screens as b
-        from signer.tui import screens as s
-
-        factories = {"import": b.ImportScreen, "review": b.ReviewScreen, "sign": b.SignScreen,
-                     "export": b.ExportScreen, "crl": b.CrlScreen, "log": s.LogScreen}
+        factories: dict[str, type[Screen[None]]] = {
+            "import": ImportScreen, "review": ReviewScreen, "sign": SignScreen,
+            "export": ExportScreen, "crl": CrlScreen, "log": LogScreen}
         if len(self.screen_stack) > 2:  # one flow at a time, on top of the overview
             self.pop_screen()
         self.push_screen(factories[name]())
@@ -144,4 +155,9 @@ class CeremonyApp(App[None]):
 
 
 def run(home: Path, at: str | None = None) -> None:
-    CeremonyApp(home, at=at).run()
+    app = CeremonyApp(home, at=at)
+    try:
+        app.run()
+    finally:  # whatever ended the app (a lost terminal included), the session closes signed
+        app.jobs.interrupt()
+        app.jobs.close()

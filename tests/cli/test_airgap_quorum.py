@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from signer.ceremony import SYS_NET_ENV
+from signer.store.home import SYS_NET_ENV
 from tests.conftest import AT, run_signer
 
 

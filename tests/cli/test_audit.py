@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from signer.audit import verify_bundle_proofs
-from signer.canonical import canonical_json
+from signer.core.canonical import canonical_json
 from signer.errors import SignerError
-from signer.recovery import CONFIRMATION
-from signer.report import digest_words
-from tests.cli.test_batch import GOOD, HOSTILE, make_csr, pack
+from signer.service.audit import verify_bundle_proofs
+from signer.service.report import digest_words
+from signer.store.log.recovery import CONFIRMATION
 from tests.conftest import AT, run_signer
+from tests.factories import GOOD, HOSTILE, make_csr, pack
 from transfer import bundle as tb
 
 LATER = "2026-11-29T11:00:00Z"
@@ -256,8 +256,9 @@ def test_tampered_log_is_never_recovered(ceremony, tmp_path):
 def test_witnesses_see_checkpoint_hex_and_words(ceremony):
     r = run_signer("audit", "checkpoint", "--json", home=ceremony.home, check=True)
     out = json.loads(r.stdout)
-    assert out["words"] and len(out["sha256"]) == 64
     last = json.loads(lines(ceremony.log)[-1])
+    # One list of words only, the root's (issue 15: two lists let a witness copy the wrong one).
+    assert out["words"] == digest_words(last["data"]["root"]) and len(out["sha256"]) == 64
     text = run_signer("audit", "checkpoint", home=ceremony.home, check=True).stdout
     assert last["data"]["root"] in text and digest_words(last["data"]["root"]) in text
 

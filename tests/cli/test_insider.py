@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from tests.cli.test_batch import GOOD, HOSTILE, make_csr, pack
 from tests.conftest import AT, run_signer
+from tests.factories import GOOD, HOSTILE, make_csr, pack
 
 LATER = "2026-11-29T11:00:00Z"
 LATEST = "2026-11-29T12:00:00Z"

@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 
-from tests.cli.test_batch import GOOD, make_csr, pack
 from tests.conftest import AT, run_signer
+from tests.factories import GOOD, make_csr, pack
 
 LATER = "2026-11-29T11:00:00Z"
 

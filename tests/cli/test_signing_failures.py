@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from signer import issuance, lint
 from signer.cli import main
+from signer.core import issuance, lint
 from signer.errors import LintError
-from tests.cli.test_batch import GOOD, facts, make_csr, pack
 from tests.conftest import AT, run_signer
+from tests.factories import GOOD, facts, make_csr, pack
 
 LATER = "2026-11-29T11:00:00Z"
 AFTER_SHORT_CA = "2027-01-15T10:00:00Z"  # the 30-day CA below has expired by then

@@ -181,7 +181,7 @@ def recover(home: Path, pin_file: Path, trial: Trial) -> None:
         else:
             trial.problems.append(f"audit recover failed: {p.stderr.strip()}")
         return
-    from signer.ceremony_log import CeremonyLog
+    from signer.store.log import CeremonyLog
 
     if CeremonyLog.repair_truncated_tail(home / "log" / "ceremony.jsonl"):
         trial.recovered = True
@@ -357,9 +357,9 @@ def check_invariants(home: Path, prep: Prepared, work: Path) -> list[str]:
     if sorted(c[2] for c in crls) != sorted(d["crl_sha256"] for d in logged_crls):
         problems.append("the CRLs in the ledger and the CRLs in the log differ (I2)")
     # No partial output: every result bundle and CRL written verifies, whole.
-    from signer.audit import audit_verify
-    from signer.ledger import Ledger
-    from signer.online import verify_result
+    from signer.service.audit import audit_verify
+    from signer.service.online import verify_result
+    from signer.store.ledger import Ledger
 
     ledger = Ledger(home / "ledger.sqlite")
     try:

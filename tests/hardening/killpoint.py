@@ -8,7 +8,7 @@
 - ``commit:N``: right after the N-th ledger transaction has committed;
 - ``sign:N:before|after``: the N-th signature asked of the token, before the token is asked
   or after it answered (the signature exists only in this process's memory);
-- ``write:N``: the N-th atomic output (signer.files.write_new) after its temp file is written
+- ``write:N``: the N-th atomic output (transfer.usb.write_output) after its temp file is written
   and fsynced, before it is linked into place;
 - ``abort:N``: the N-th signature asked of the token aborts the process (SIGABRT, which dumps
   core where core dumps are on), while it holds the PIN (tests of I10).
@@ -37,7 +37,7 @@ def die() -> None:
 
 
 class _TornOS:
-    """Stands in for ``os`` inside signer.ceremony_log: the first write stops half-way, then dies."""
+    """Stands in for ``os`` inside signer.store.log: the first write stops half-way, then dies."""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(os, name)
@@ -65,7 +65,7 @@ def install(spec: str) -> None:
         return count[0] == n
 
     if kind in ("append", "torn"):
-        from signer import ceremony_log
+        from signer.store.log import writer as ceremony_log
 
         orig_append = ceremony_log.CeremonyLog._append_lines
 
@@ -82,7 +82,7 @@ def install(spec: str) -> None:
 
         ceremony_log.CeremonyLog._append_lines = append_lines  # type: ignore[method-assign]
     elif kind == "commit":
-        from signer import ledger
+        from signer.store import ledger
 
         orig_tx = ledger.Ledger._transaction
 
@@ -126,7 +126,7 @@ def install(spec: str) -> None:
 
         token.wrap_key = wrap_key  # type: ignore[assignment]
     elif kind == "write":
-        from signer import files
+        from transfer import usb
 
         class _WriteOS:
             def __getattr__(self, name: str) -> Any:
@@ -144,7 +144,7 @@ def install(spec: str) -> None:
                     die()
                 os.replace(src, dst)
 
-        files.os = _WriteOS()  # type: ignore[assignment]
+        usb.os = _WriteOS()  # type: ignore[assignment]
     else:
         raise SystemExit(f"KILLPOINT {spec!r}: unknown kind {kind!r}")
 
@@ -156,7 +156,7 @@ def main() -> int:
         install(spec)
     chunk = os.environ.get("KILLPOINT_CHUNK")
     if chunk:
-        from signer import signing
+        from signer.service import signing
 
         signing.CHUNK = int(chunk)
     from signer.cli import main as signer_main

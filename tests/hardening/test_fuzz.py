@@ -2,7 +2,7 @@
 
 Covered elsewhere: request bundles (tests/transfer/test_bundle.py), QR frames
 (tests/transfer/test_qr.py), CSR bytes (tests/signer/test_policy.py). Here: signer.toml, custodian
-shares, the result bundle as the online side reads it (signer.online.verify_result), the
+shares, the result bundle as the online side reads it (signer.service.online.verify_result), the
 ceremony log verifier, and CSRs that are well-formed but carry hostile names and facts.
 Only the documented error type may come out, and share errors never echo the words given.
 """
@@ -27,13 +27,13 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from shamir_mnemonic import wordlist
 
-from signer import policy, quorum
-from signer.ceremony_log import CeremonyLog, verify_log
-from signer.checkpoint import checkpoint_of_note_unverified, sign_checkpoint
-from signer.config import default_toml, parse_config
+from signer.core import policy, quorum
+from signer.core.checkpoint import checkpoint_of_note_unverified, sign_checkpoint
+from signer.core.config import default_toml, parse_config
 from signer.errors import ConfigError, SignerError
-from signer.online import verify_result
-from tests.signer.test_policy import context
+from signer.service.online import verify_result
+from signer.store.log import CeremonyLog, verify_log
+from tests.signer.policy_fixtures import context
 from transfer import bundle as tb
 from transfer.errors import TransferError
 

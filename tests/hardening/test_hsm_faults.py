@@ -21,8 +21,8 @@ from pkcs11 import exceptions as p11e
 
 import hsm.token
 from hsm.errors import DeviceError
-from signer import signing
 from signer.cli import main
+from signer.service import signing
 from tests.conftest import AT, Hierarchy
 from tests.hardening.killharness import (
     CONFIRMATION,

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from signer.errors import LedgerError
-from signer.ledger import CertRow, Ledger
+from signer.store.ledger import CertRow, Ledger
 from tests.conftest import AT, Hierarchy
 from tests.hardening.killharness import (
     CONFIRMATION,

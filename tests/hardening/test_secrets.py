@@ -57,7 +57,7 @@ def test_a_session_that_aborts_leaves_no_core_file(prepared, tmp_path):
 
 
 def test_signing_workers_turn_core_dumps_off_too(tmp_path):
-    code = ("from signer.secure import harden_process; import resource, subprocess, sys; "
+    code = ("from signer.store.secrets import harden_process; import resource, subprocess, sys; "
             "harden_process(); print(resource.getrlimit(resource.RLIMIT_CORE)); "
             "print(subprocess.run([sys.executable, '-c', 'import resource; "
             "print(resource.getrlimit(resource.RLIMIT_CORE))'], capture_output=True, "

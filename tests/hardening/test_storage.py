@@ -1,7 +1,7 @@
 """Storage faults: a full disk and a read-only target for `batch export` and `crl issue --out`.
 
 Real small tmpfs mounts when this machine allows mounting (root in CI); otherwise, and always
-in addition, a fault-injecting ``os`` inside signer.files.write_new (ENOSPC half-way through
+in addition, a fault-injecting ``os`` inside signer.store.files.write_new (ENOSPC half-way through
 the bytes, EROFS at create). Promise under test (issue 7, I11): a clear one-line error, the
 ledger intact, no partial file (not even a hidden temp file), and a later retry to a good
 target succeeds.
@@ -22,10 +22,11 @@ from typing import Any
 
 import pytest
 
-from signer import files
 from signer.cli import main
+from signer.store import files
 from tests.conftest import AT, Hierarchy
 from tests.hardening.killharness import LATER, Prepared, check_invariants, prepare, signer
+from transfer import usb
 
 BATCH = 6
 
@@ -84,7 +85,7 @@ def read_only(tmp_path: Path) -> Iterator[Path]:
 
 
 class _FaultyOS:
-    """``os`` as signer.files sees it: writes under ``target`` fail like a full or RO disk."""
+    """``os`` as signer.store.files sees it: writes under ``target`` fail like a full or RO disk."""
 
     def __init__(self, target: Path, error: int) -> None:
         self.target, self.error = target, error
@@ -166,7 +167,7 @@ def test_injected_write_fault_is_one_clear_line_and_leaves_nothing(
     target = tmp_path / "stick"
     target.mkdir()
     before = _ledger_digest(home)
-    monkeypatch.setattr(files, "os", _FaultyOS(target, error))
+    monkeypatch.setattr(usb, "os", _FaultyOS(target, error))
     out = target / ("result.res" if what == "export" else "class1.crl")
     rc, err = (_export if what == "export" else _crl)(capsys, prepared, home, out)
     line = _error_line(err)
@@ -221,7 +222,7 @@ def test_regression_cleanup_on_a_read_only_fs_does_not_mask_the_error(tmp_path, 
         def unlink(self, path: Any) -> None:
             raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
 
-    monkeypatch.setattr(files, "os", ReadOnly(tmp_path, errno.EROFS))
+    monkeypatch.setattr(usb, "os", ReadOnly(tmp_path, errno.EROFS))
     with pytest.raises(files.OutputError, match="Read-only file system"):
         files.write_new(tmp_path / "x.pem", b"data")
     assert list(tmp_path.iterdir()) == []

@@ -19,9 +19,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
-from signer.blocklist import Blocklist, blocklist_value, build_records, load_blocklist
+from signer.core.policy import evaluate
+from signer.core.policy.blocklist import Blocklist, blocklist_value, build_records
 from signer.errors import ConfigError
-from signer.policy import evaluate
+from signer.store.blocklist import load_blocklist
 from tests.signer.policy_fixtures import (
     codes,
     context,

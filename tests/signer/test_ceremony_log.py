@@ -12,10 +12,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from signer.ceremony_log import CeremonyLog, verify_log
-from signer.checkpoint import parse_signed_checkpoint
+from signer.core.checkpoint import parse_signed_checkpoint
+from signer.core.merkle import leaf_hash, verify_consistency, verify_inclusion
 from signer.errors import LogError
-from signer.merkle import leaf_hash, verify_consistency, verify_inclusion
+from signer.store.log import CeremonyLog, verify_log
 
 ORIGIN = "example.org/airgap-signer/log"
 NAME = ORIGIN
@@ -374,7 +374,7 @@ def valid_log(tmp_path_factory) -> tuple[bytes, Path, tuple[int, int]]:
     build(path, events=6, every=3)
     raw = path.read_bytes()
     # The last checkpoint entry's own time is the one field no signature covers (the next
-    # checkpoint would); see the module docstring of signer.ceremony_log. Leave it out.
+    # checkpoint would); see the module docstring of signer.store.log. Leave it out.
     last = raw.rstrip(b"\n").rfind(b"\n") + 1
     start = raw.index(b'"time":"', last) + len(b'"time":"')
     return raw, d / "work.jsonl", (start, start + len(T0))

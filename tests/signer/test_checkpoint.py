@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from signer.checkpoint import (
+from signer.core.checkpoint import (
     Checkpoint,
     format_consistency_proof,
     format_tlog_proof,
@@ -21,8 +21,8 @@ from signer.checkpoint import (
     verifier_key,
     verify_tlog_proof,
 )
+from signer.core.merkle import consistency_proof, inclusion_proof, leaf_hash, root
 from signer.errors import LogError
-from signer.merkle import consistency_proof, inclusion_proof, leaf_hash, root
 
 ORIGIN = "example.org/airgap-signer/log"
 NAME = ORIGIN

@@ -11,10 +11,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from hsm.keys import software_key
-from signer.crl import build_crl
+from signer.core.crl import build_crl
+from signer.core.lint import lint_crl, sign_crl
 from signer.errors import LintError, SignerError
-from signer.lint import lint_crl, sign_crl
-from signer.revocation import _sample, check_entries
+from signer.service.revocation import _sample, check_entries
 
 NOW = dt.datetime(2026, 11, 29, 10, tzinfo=dt.UTC)
 

@@ -1,7 +1,7 @@
 """Key types per profile kind, and sub-CA requests (DESIGN §4 Keys; I6; BR §7.1.2.10).
 
-The rule table in `signer.keyrules` must say what pkilint says: for every (key type x profile
-kind) a real certificate is built with `signer.profiles` and linted with `signer.lint`, exactly
+The rule table in `signer.core.policy.key_rules` must say what pkilint says: for every (key type x profile
+kind) a real certificate is built with `signer.core.profiles` and linted with `signer.core.lint`, exactly
 as issuance does, and the table's verdict is compared with the linter's. A leaf row must agree
 both ways (refusing what the linter accepts would refuse good requests; accepting what it
 refuses would stop `batch sign` halfway). The sub-CA row may only be stricter: DESIGN §4 wants
@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from signer import lint, policy, profiles
-from signer.keycheck import key_type
-from signer.keyrules import key_allowed
+from signer.core import lint, policy, profiles
+from signer.core.policy.key_rules import key_allowed
+from signer.core.policy.keys import key_type
 from tests.signer.policy_fixtures import (
     codes,
     context,

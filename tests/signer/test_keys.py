@@ -17,8 +17,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from signer import keycheck, policy, profiles
-from signer.policy import Check
+from signer.core import policy, profiles
+from signer.core.policy import Check
+from signer.core.policy import keys as keycheck
 from tests.signer.key_fixtures import (
     ED25519_ALG,
     IDENTITY,

@@ -6,8 +6,7 @@ import hashlib
 
 import pytest
 
-from signer.errors import LogError
-from signer.merkle import (
+from signer.core.merkle import (
     EMPTY_ROOT,
     TreeBuilder,
     consistency_proof,
@@ -18,6 +17,7 @@ from signer.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from signer.errors import LogError
 
 MAX = 40
 LEAVES = [leaf_hash(b"entry %d" % i) for i in range(MAX + 2)]

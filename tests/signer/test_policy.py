@@ -19,9 +19,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from signer import keycheck, keycheck_rsa, names, policy
+from signer.core import policy
+from signer.core.policy import Check
+from signer.core.policy import keys as keycheck
+from signer.core.policy import keys_rsa as keycheck_rsa
+from signer.core.policy import syntax as names
 from signer.errors import PolicyError
-from signer.policy import Check
 from tests.signer.policy_fixtures import (
     CA_KEY,
     MD5_RSA,
@@ -455,8 +458,8 @@ def test_mutated_csr_never_raises_nor_passes(pos: int, xor: int) -> None:
 def test_checks_doc_is_up_to_date() -> None:
     doc = ROOT / "docs" / "checks.md"
     assert doc.read_text() == policy.render_markdown(), \
-        "run: python -m signer.policy --markdown > docs/checks.md"
-    out = subprocess.run([sys.executable, "-m", "signer.policy", "--markdown"], cwd=ROOT,
+        "run: python -m signer.core.policy --markdown > docs/checks.md"
+    out = subprocess.run([sys.executable, "-m", "signer.core.policy", "--markdown"], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
     assert out == doc.read_text()
 

@@ -21,10 +21,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from signer import policy, profiles
-from signer.checkpoint import Checkpoint, format_tlog_proof, sign_checkpoint
-from signer.policy import Check, ResultLimits
-from signer.policy_limits import (
+from signer.core import policy, profiles
+from signer.core.checkpoint import Checkpoint, format_tlog_proof, sign_checkpoint
+from signer.core.policy import Check, ResultLimits
+from signer.core.policy.limits import (
     body_budget,
     certificate_der_bound,
     clean_message,

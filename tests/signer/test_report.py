@@ -16,11 +16,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from signer.audit import audit_verify
-from signer.ceremony_log import CeremonyLog
 from signer.errors import SignerError
-from signer.recovery import check_log_for_session, diagnose, set_aside, undo
-from signer.report import collect, digest_words, render_report, write_report
+from signer.service.audit import audit_verify
+from signer.service.report import collect, digest_words, render_report, write_report
+from signer.store.log import CeremonyLog
+from signer.store.log.recovery import check_log_for_session, diagnose, set_aside, undo
 
 ORIGIN = "rehearsal.example.org/airgap-signer"
 SK = Ed25519PrivateKey.from_private_bytes(b"\x05" * 32)

@@ -14,8 +14,8 @@ from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from tests.cli.test_batch import make_csr
 from tests.conftest import AT, run_signer
+from tests.factories import make_csr
 
 LATER = "2026-11-29T11:00:00Z"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from signer.service.overview import CAFact, Overview
 from signer.tui.app import CeremonyApp
-from signer.tui.jobs import CAFact, Overview
 
 pytest.importorskip("pytest_textual_snapshot")
 

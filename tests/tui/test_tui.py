@@ -7,77 +7,26 @@ issued and the log verified. No sleeps: workers are awaited.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from pathlib import Path
 
 from textual.widgets import DataTable
 
-from signer.ceremony import Appliance, Credentials, parse_time
+from signer.core.clock import parse_time
+from signer.service.overview import words8
+from signer.service.session import Credentials
+from signer.service.setup import init_home
 from signer.tui.app import CeremonyApp
-from signer.tui.batch_screens import (
-    CrlScreen,
-    ExportScreen,
-    ImportScreen,
-    ReviewScreen,
-    SignScreen,
-)
-from signer.tui.screens import ClockScreen, LogScreen, OverviewScreen, UnlockScreen
-from signer.tui.widgets import ErrorLine
-from tests.cli.test_batch import facts, pack
+from signer.tui.screens.crl import CrlScreen
+from signer.tui.screens.export import ExportScreen
+from signer.tui.screens.log import LogScreen
+from signer.tui.screens.overview import OverviewScreen
+from signer.tui.screens.review import ReviewScreen
+from signer.tui.screens.sign import SignScreen
+from signer.tui.screens.unlock import UnlockScreen
 from tests.conftest import AT, run_signer
-from tests.tui.conftest import (
-    LATER,
-    paste_text,
-    replace_input,
-    settle,
-    text_of,
-    type_text,
-)
-
-REQUESTS = [
-    {"id": "good", "ca": "class1", "profile": "server", "csr": "good.csr", "subscriber": "m1",
-     "verified": facts(dns=["www.example.org", "example.org"], points=10)},
-    {"id": "mail", "ca": "class1", "profile": "email", "csr": "mail.csr", "subscriber": "m3",
-     "verified": facts(email=["bob@example.net"])},
-    {"id": "unverified", "ca": "class1", "profile": "server", "csr": "unverified.csr",
-     "subscriber": "m4", "verified": facts(dns=["www.example.org"], points=10)},
-    {"id": "garbage", "ca": "class1", "profile": "server", "csr": "garbage.csr",
-     "subscriber": "m6", "verified": facts(dns=["x.example.org"])},
-]
-
-
-def run(coro) -> None:
-    asyncio.run(coro)
-
-
-def error_text(pilot) -> str:
-    return str(pilot.app.screen.query_one(ErrorLine).content)
-
-
-async def started(pilot) -> None:
-    await settle(pilot)
-    assert isinstance(pilot.app.screen, OverviewScreen)
-
-
-async def unlock_with_pin(pilot, pin: str, at: str = LATER) -> None:
-    await pilot.press("u")
-    assert isinstance(pilot.app.screen, ClockScreen)
-    await replace_input(pilot, at)
-    await pilot.press("enter")
-    assert isinstance(pilot.app.screen, UnlockScreen)
-    await type_text(pilot, pin)
-    await pilot.press("enter")
-    await settle(pilot)
-
-
-async def import_bundle(pilot, bundle: Path) -> None:
-    await pilot.press("i")
-    assert isinstance(pilot.app.screen, ImportScreen)
-    pilot.app.screen.query_one("#path").focus()
-    await paste_text(pilot, str(bundle))
-    await pilot.press("enter")
-    await settle(pilot)
+from tests.factories import pack
+from tests.tui.conftest import LATER, paste_text, replace_input, settle, text_of, type_text
+from tests.tui.pilots import REQUESTS, error_text, import_bundle, run, started, unlock_with_pin
 
 
 def test_overview_shows_cas_rehearsal_and_checkpoint(copy_home):
@@ -134,8 +83,6 @@ def test_import_and_review_with_refused_filter(ra_home):
             result = text_of(pilot, "#import-result")
             digest = json.loads(run_signer("batch", "list", "--json",
                                            home=ra_home.home).stdout)["batches"][0]["digest"]
-            from signer.tui.jobs import words8
-
             assert words8(digest) in result
             assert digest.upper()[:4] in result and "2 accepted, 2 refused" in result
             await pilot.press("ctrl+r")
@@ -224,9 +171,9 @@ def test_unlock_with_custodian_shares(token_env, tmp_path):
     # so a re-key done by a subprocess is invisible here: run the same service in-process.
     pin = token_env.new_token("tuiquorum")
     home, shares = tmp_path / "qhome", tmp_path / "shares"
-    Appliance.init(home, module=token_env.module, token_label="tuiquorum",
-                   creds=Credentials(pin=pin.read_text()), rehearsal=True, quorum_spec="2/3",
-                   shares_out=shares, at=parse_time(AT))
+    init_home(home, module=token_env.module, token_label="tuiquorum",
+              creds=Credentials(pin=pin.read_text()), rehearsal=True, quorum_spec="2/3",
+              shares_out=shares, at=parse_time(AT))
     one, two = (p.read_text().strip() for p in sorted(shares.iterdir())[:2])
 
     async def scenario():

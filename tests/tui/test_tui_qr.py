@@ -10,10 +10,11 @@ import sys
 from pathlib import Path
 
 from signer.tui.app import CeremonyApp
-from signer.tui.batch_screens import ImportScreen
-from signer.tui.qr_screen import QRScreen
+from signer.tui.screens.import_bundle import ImportScreen
+from signer.tui.screens.qr import QRScreen
+from tests.factories import pack
 from tests.tui.conftest import settle, text_of
-from tests.tui.test_tui import REQUESTS, pack, started, unlock_with_pin
+from tests.tui.pilots import REQUESTS, started, unlock_with_pin
 from transfer.qr import FrameSource, Receiver, encode_file, qr_image
 
 

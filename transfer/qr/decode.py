@@ -51,7 +51,7 @@ def decode_zxing(gray: Image.Image) -> list[str]:
 
 def decode_zbar(gray: Image.Image) -> list[str]:
     """Texts of the QR codes zbar finds (via pyzbar, loaded only when needed)."""
-    from pyzbar import pyzbar  # type: ignore[import-untyped]
+    from pyzbar import pyzbar
 
     try:
         symbols = pyzbar.decode(gray, symbols=[pyzbar.ZBarSymbol.QRCODE])

@@ -1,0 +1,61 @@
+"""``signer``: the command line. A thin shell over ``signer.service``: parse, call, render.
+
+Exit codes (DESIGN §5): 0 done; 1 refused or failed, one line on stderr; 2 usage error.
+Only the package error bases are caught here; anything else is a bug and should be loud.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from signer.cli import audit, batches, setup, transfer
+from signer.cli.common import Parser, common_options
+from signer.errors import UsageError
+from signer.service.session import ERRORS, secure_process
+from signer.version import VERSION
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
+    **setup.COMMANDS, **batches.COMMANDS, "audit": audit.cmd_audit,
+    "transfer": transfer.cmd_transfer,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = common_options()
+    parser = Parser(prog="signer", description="Offline signing appliance for community CAs.",
+                    parents=[common])
+    parser.add_argument("--version", action="version", version=f"airgap-signer {VERSION}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    def cmd(name: str, help_: str, parent: Any = sub) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = parent.add_parser(name, help=help_, description=help_,
+                                                       parents=[common])
+        return p
+
+    setup.add_parsers(cmd, Parser)
+    batches.add_parsers(cmd, Parser)
+    audit.add_parsers(cmd, Parser)
+    tr = cmd("transfer", "move files across the air gap").add_subparsers(
+        dest="sub", required=True, parser_class=Parser)
+    transfer.add_parsers(cmd, tr)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    secure_process()  # I10: no core dump of a process that may hold a PIN or shares
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except UsageError as exc:
+        print(f"signer: usage error: {exc}", file=sys.stderr)
+        return 2
+    except ERRORS as exc:
+        print(f"signer: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("signer: interrupted", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,288 @@
+"""The facts that decide what is signed, folded from the ceremony log (the source of truth).
+
+The ledger is an index for speed; the log, covered by checkpoints signed in the token, is what
+the appliance trusts. ``LogState`` is a pure fold over log entries in order: which RA keys are
+trusted (and revoked), each RA's last accepted sequence, each imported batch with the digests
+of its staged decisions, the custodians' approvals, each CA's certificate, each CA's last CRL
+number and a running hash of its revocations, and the intents still waiting for their result
+(a crash between the ledger and the log leaves those). Before the service signs, revokes or
+issues a CRL it compares the ledger's rows with these facts; a difference stops the operation.
+
+The state is small and constant per object that matters (a batch, an RA, a CA), never per
+certificate: a revocation is folded into a per-CA hash chain, so checking a CRL's entries
+against the log costs one pass over the ledger's rows and no memory per entry.
+
+Deliberately not here: I/O (the log package feeds entries in), the full per-certificate replay
+an auditor runs (``signer.service.audit_ledger``), and anything about signatures (the log verifier).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+ZERO_HASH = "00" * 32
+
+
+def chain(head: str, item: bytes) -> str:
+    """One step of a hash chain: SHA-256(previous head || item), hex."""
+    return hashlib.sha256(bytes.fromhex(head) + item).hexdigest()
+
+
+def revocation_item(serial: str, revoked_at: str, reason: str, not_after: str) -> bytes:
+    """What a revocation contributes to its CA's chain (the ledger recomputes the same)."""
+    return f"{serial}|{revoked_at}|{reason}|{not_after}\n".encode()
+
+
+def digest_list(hex_digests: Iterable[str]) -> str:
+    """SHA-256 over a sequence of SHA-256 digests, in order (a batch's decisions)."""
+    h = hashlib.sha256()
+    n = 0
+    for d in hex_digests:
+        h.update(bytes.fromhex(d))
+        n += 1
+    h.update(n.to_bytes(8, "big"))
+    return h.hexdigest()
+
+
+@dataclass
+class RAFact:
+    name: str
+    key_id: str
+    public_key: str  # hex, raw Ed25519
+    last_sequence: int = 0
+    revoked: bool = False
+
+
+@dataclass
+class BatchFact:
+    id: str
+    ra: str
+    ra_key_id: str
+    sequence: int
+    digest: str  # SHA-256 of the request bundle as imported
+    decisions_sha256: str
+    revocations_sha256: str
+    requests: int
+    approvals: set[str] = field(default_factory=set)
+    issued: int = 0  # cert.issued entries of this batch
+    failed: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (code, message)
+    revocation_outcomes: dict[int, str] = field(default_factory=dict)  # position -> status
+    seq: int = -1  # of the batch.imported entry
+
+
+@dataclass
+class CAFact:
+    name: str
+    kind: str
+    issuer: str
+    key: str
+    serial: str
+    cert_sha256: str
+    spki_sha256: str
+    seq: int = -1  # of the ca.created entry
+
+
+@dataclass
+class RevocationChain:
+    count: int = 0
+    head: str = ZERO_HASH
+
+
+@dataclass
+class LogState:
+    """Folded facts; ``apply`` each entry in log order (``seq`` strictly increasing)."""
+
+    size: int = 0
+    config_sha256: str | None = None
+    ras: dict[str, RAFact] = field(default_factory=dict)
+    key_ids: dict[str, str] = field(default_factory=dict)  # every RA key id ever -> RA name
+    batches: dict[str, BatchFact] = field(default_factory=dict)
+    cas: dict[str, CAFact] = field(default_factory=dict)
+    crl_numbers: dict[str, int] = field(default_factory=dict)
+    crls: dict[tuple[str, int], tuple[int, str]] = field(default_factory=dict)  # -> (seq, sha)
+    revocations: dict[str, RevocationChain] = field(default_factory=dict)
+    certificates: int = 0  # every certificate logged (CA certificates included)
+    # Intents without their result yet, for recovering a crash between the ledger and the log:
+    # (ca, serial) -> (batch, id); (ca, number); CA name -> serial; batch id -> its digests;
+    # (ca, serial) -> the revocation's data.
+    pending_certs: dict[tuple[str, str], tuple[str | None, str | None]] = field(
+        default_factory=dict)
+    pending_crls: set[tuple[str, int]] = field(default_factory=set)
+    pending_cas: dict[str, str] = field(default_factory=dict)
+    pending_batches: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pending_revocations: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+
+    def apply(self, type_: str, data: Mapping[str, Any], seq: int, time: str) -> None:
+        handler = _HANDLERS.get(type_)
+        self.size = seq + 1
+        if handler is not None:
+            handler(self, data, time)
+
+    def trusted_ra_keys(self) -> dict[str, bytes]:
+        """RA name -> raw public key, for every RA trusted and not revoked."""
+        return {r.name: bytes.fromhex(r.public_key) for r in self.ras.values() if not r.revoked}
+
+
+def _config(s: LogState, d: Mapping[str, Any], time: str) -> None:
+    s.config_sha256 = d["sha256"]
+
+
+def _session_open(s: LogState, d: Mapping[str, Any], time: str) -> None:
+    s.config_sha256 = d.get("config_sha256", s.config_sha256)
+
+
+def _session_close(s: LogState, d: Mapping[str, Any], time: str) -> None:
+    # A session that closed cleanly leaves no intent waiting: anything still pending was
+    # abandoned (the token failed before answering) and can never be recovered later.
+    s.pending_certs.clear()
+    s.pending_crls.clear()
+    s.pending_cas.clear()
+    s.pending_batches.clear()
+    s.pending_revocations.clear()
+
+
+def _ra_trusted(s: LogState, d: Mapping[str, Any], time: str) -> None:
+    s.ras[d["ra"]] = RAFact(d["ra"], d["key_id"], d["public_key"])
+    s.key_ids[d["key_id"]] = d["ra"]
+
+
+def _ra_replaced(s: LogState, d: Mapping[str, Any], time: str) -> None:
+    ra = s.ras[d["ra"]]
+    ra.key_id, ra.public_key = d["key_id"], d["public_key"]
+    s.key_ids[d["key_id"]] = d["ra"]
+
+
+def _ra_revoked(s: LogState, d: Mapping[str, Any], time: str) -> None:
+    s.ras[d["ra"]].revoked = True
+
+
+def _batch_intent(s: LogState, d: Mapping[str, Any], time: str) -> None:
+    s.pending_batches[d["batch"]] = dict(d)
+
+
+def _batch_imported(s: LogState, d: Mapping[str, Any], time: str) -> None:
+    s.pending_batches.pop(d["batch"], None)
+    s.batches[d["batch"]] = BatchFact(
+        id=d["batch"], ra=d["ra"], ra_key_id=d["ra_key_id"], sequence=d["sequence"],
+        digest=d["digest"], decisions_sha256=d["decisions_sha256"],
+        revocations_sha256=d["revocations_sha256"], requests=d["requests"], seq=s.size - 1)
+    ra = s.ras.get(d["ra"])
+    if ra is not None:
+        ra.last_sequence = max(ra.last_sequence, d["sequence"])
+
+
+def _approval(s: LogState, d: Mapping[str, Any], time: str) -> None:
+    b = s.batches.get(d["batch"])
+    if b is not None:
+        b.approvals.add(d["id"])
+
+
+def _issue_intent(s: LogState, d: Mapping[str, Any], time: str) -> None:
+    s.pending_certs[(d["ca"], d["serial"])] = (d.get("batch"), d.get("id"))
+
+
+def _cert_issued(s: LogState, d: Mapping[str, Any], time: str) -> None:
+    s.pending_certs.pop((d["ca"], d["serial"]), None)
+    s.certificates += 1
+    b = s.batches.get(d["batch"])
+    if b is not None:
+        b.issued += 1
+
+
+def _issue_failed(s: LogState, d: Mapping[str, Any], time: str) -> None:
+    s.pending_certs.pop((d["ca"], d["serial"]), None)
+    b = s.batches.get(d["batch"])
+    if b is not None:
+        b.failed[d["id"]] = (d["code"], d["message"])
+
+
+def _revoke_intent(s: LogState, d: Mapping[str, Any], time: str) -> None:
+    s.pending_revocations[(d["ca"], d["serial"])] = dict(d)
+
+
+def _revoked(s: LogState, d: Mapping[str, Any], time: str) -> None:
+    s.pending_revocations.pop((d["ca"], d["serial"]), None)
+    c = s.revocations.setdefault(d["ca"], RevocationChain())
+    c.count += 1
+    c.head = chain(c.head, revocation_item(d["serial"], d["revoked_at"], d["reason"],
+                                           d["not_after"]))
+    if d.get("batch") is not None and d.get("position") is not None:
+        b = s.batches.get(d["batch"])
+        if b is not None:
+            b.revocation_outcomes[d["position"]] = "revoked"
+
+
+def _revocation_rejected(s: LogState, d: Mapping[str, Any], time: str) -> None:
+    b = s.batches.get(d["batch"])
+    if b is not None:
+        b.revocation_outcomes[d["position"]] = "rejected"
+
+
+def _crl_intent(s: LogState, d: Mapping[str, Any], time: str) -> None:
+    s.pending_crls.add((d["ca"], d["number"]))
+
+
+def _crl_issued(s: LogState, d: Mapping[str, Any], time: str) -> None:
+    s.pending_crls.discard((d["ca"], d["number"]))
+    s.crl_numbers[d["ca"]] = max(s.crl_numbers.get(d["ca"], 0), d["number"])
+    s.crls[(d["ca"], d["number"])] = (s.size - 1, d["crl_sha256"])
+
+
+def _ca_intent(s: LogState, d: Mapping[str, Any], time: str) -> None:
+    s.pending_cas[d["ca"]] = d["serial"]
+
+
+def _ca_created(s: LogState, d: Mapping[str, Any], time: str) -> None:
+    s.pending_cas.pop(d["ca"], None)
+    s.certificates += 1
+    s.cas[d["ca"]] = CAFact(d["ca"], d["kind"], d["issuer"], d["key"], d["serial"],
+                            d["cert_sha256"], d["spki_sha256"], s.size - 1)
+
+
+_HANDLERS = {
+    "config": _config, "session.open": _session_open, "session.close": _session_close,
+    "ra.trusted": _ra_trusted, "ra.replaced": _ra_replaced, "ra.revoked": _ra_revoked,
+    "batch.intent": _batch_intent, "batch.imported": _batch_imported, "approval": _approval,
+    "issue.intent": _issue_intent, "cert.issued": _cert_issued, "issue.failed": _issue_failed,
+    "revoke.intent": _revoke_intent, "revoked": _revoked,
+    "revocation.rejected": _revocation_rejected,
+    "crl.intent": _crl_intent, "crl.issued": _crl_issued,
+    "ca.intent": _ca_intent, "ca.created": _ca_created,
+}
+
+
+# The fields each folded entry type must carry (checked before an entry is written, so the
+# log never holds an entry that its own fold cannot read).
+REQUIRED_FIELDS: dict[str, frozenset[str]] = {
+    "config": frozenset({"sha256", "text"}),
+    "ra.trusted": frozenset({"ra", "key_id", "public_key"}),
+    "ra.replaced": frozenset({"ra", "old_key_id", "key_id", "public_key"}),
+    "ra.revoked": frozenset({"ra", "key_id"}),
+    "batch.intent": frozenset({"batch", "ra", "ra_key_id", "sequence", "digest",
+                               "decisions_sha256", "revocations_sha256", "requests"}),
+    "batch.imported": frozenset({"batch", "ra", "ra_key_id", "sequence", "digest",
+                                 "decisions_sha256", "revocations_sha256", "requests"}),
+    "verdict": frozenset({"batch", "id", "verdict", "decision_sha256"}),
+    "approval": frozenset({"batch", "id"}),
+    "issue.intent": frozenset({"batch", "id", "ca", "serial"}),
+    "cert.issued": frozenset({"batch", "id", "ca", "serial", "cert_sha256", "subscriber",
+                              "spki_sha256", "not_after"}),
+    "issue.failed": frozenset({"batch", "id", "ca", "serial", "code", "message"}),
+    "revoke.intent": frozenset({"ca", "serial", "reason"}),
+    "revoked": frozenset({"ca", "serial", "reason", "revoked_at", "not_after"}),
+    "revocation.rejected": frozenset({"batch", "position", "ca", "serial", "code"}),
+    "crl.intent": frozenset({"ca", "number"}),
+    "crl.issued": frozenset({"ca", "number", "crl_sha256"}),
+    "ca.intent": frozenset({"ca", "serial"}),
+    "ca.created": frozenset({"ca", "kind", "issuer", "key", "serial", "cert_sha256",
+                             "spki_sha256"}),
+}
+
+
+def check_fields(type_: str, data: Mapping[str, Any]) -> str | None:
+    """The missing required fields of an entry, comma-separated, or None."""
+    missing = REQUIRED_FIELDS.get(type_, frozenset()) - set(data)
+    return ", ".join(sorted(missing)) if missing else None

@@ -1,0 +1,223 @@
+"""Certificate profiles: pure builders of TBS content (no keys, no I/O, time passed in).
+
+Extensions come from the profile and the configuration only (I8). The shapes follow the
+CA/Browser Forum Baseline Requirements §7.1.2 (root and subordinate CA certificates, and
+subscriber certificates) and RFC 5280 §4.2.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+
+from signer.errors import SignerError
+
+
+class ProfileError(SignerError):
+    """A requested certificate does not fit its profile (name, validity, key)."""
+
+
+def new_serial() -> int:
+    """I3: 127 random bits from a CSPRNG with the top bit clear: positive, 16 octets in DER."""
+    while True:
+        value = secrets.randbits(127)
+        if value >> 63:  # at least 64 significant bits
+            return value
+
+
+def serial_hex(serial: int) -> str:
+    return format(serial, "x")
+
+
+def spki_sha256(public: Any) -> str:
+    der = public.public_bytes(serialization.Encoding.DER,
+                              serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()
+
+
+def parse_dn(text: str) -> x509.Name:
+    """An RFC 4514 DN; it must have a CN, and a C (if any) of two letters."""
+    try:
+        name = x509.Name.from_rfc4514_string(text)
+    except (ValueError, TypeError) as exc:
+        raise ProfileError(f"subject {text!r} is not a valid DN ({exc})") from None
+    attrs = list(name)
+    if not attrs:
+        raise ProfileError("subject is empty")
+    if not name.get_attributes_for_oid(NameOID.COMMON_NAME):
+        raise ProfileError(f"subject {text!r} has no CN")
+    for attr in attrs:
+        value = attr.value if isinstance(attr.value, str) else ""
+        if not value or any(ord(c) < 32 for c in value) or len(value) > 64:
+            raise ProfileError(f"subject {text!r}: attribute {attr.oid._name} is empty, "
+                               "too long or has control characters")
+        if attr.oid == NameOID.COUNTRY_NAME and (len(value) != 2 or not value.isalpha()
+                                                  or not value.isupper()):
+            raise ProfileError(f"subject {text!r}: C must be two upper-case letters")
+    for rdn in name.rdns:
+        if len(rdn) != 1:
+            raise ProfileError("multi-valued RDNs are not allowed")
+    return name
+
+
+def _validity(now: dt.datetime, days: int) -> tuple[dt.datetime, dt.datetime]:
+    start = now.replace(microsecond=0)
+    # RFC 5280 §4.1.2.5: notAfter is inclusive, so the period is days*86400 seconds exactly.
+    return start, start + dt.timedelta(days=days) - dt.timedelta(seconds=1)
+
+
+def _ca_key_usage() -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True, content_commitment=False, key_encipherment=False,
+        data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+        encipher_only=False, decipher_only=False,
+    )
+
+
+def build_root(
+    subject: x509.Name, public: Any, serial: int, now: dt.datetime, days: int
+) -> x509.CertificateBuilder:
+    """BR §7.1.2.1: CA:TRUE (critical, no pathLen), keyUsage critical, SKI, AKI = SKI; no EKU."""
+    nb, na = _validity(now, days)
+    ski = x509.SubjectKeyIdentifier.from_public_key(public)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(public)
+        .serial_number(serial)
+        .not_valid_before(nb)
+        .not_valid_after(na)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(_ca_key_usage(), critical=True)
+        .add_extension(ski, critical=False)
+        # RFC 5280 §4.2.1.1 lets a self-signed certificate omit the AKI; pkilint and
+        # BR 7.1.2.1.3 prefer it present with the key identifier only.
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski),
+                       critical=False)
+    )
+
+
+def _policies(oids: tuple[str, ...]) -> x509.CertificatePolicies:
+    return x509.CertificatePolicies(
+        [x509.PolicyInformation(x509.ObjectIdentifier(o), None) for o in oids]
+    )
+
+
+def _issuer_links(builder: x509.CertificateBuilder, issuer_cert: x509.Certificate,
+                  issuer_name: str, crl_base: str, aia_base: str) -> x509.CertificateBuilder:
+    ski = issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    return (
+        builder
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
+        .add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
+            full_name=[x509.UniformResourceIdentifier(f"{crl_base}{issuer_name}.crl")],
+            relative_name=None, reasons=None, crl_issuer=None)]), critical=False)
+        .add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
+            AuthorityInformationAccessOID.CA_ISSUERS,
+            x509.UniformResourceIdentifier(f"{aia_base}{issuer_name}.crt"))]), critical=False)
+    )
+
+
+def build_sub(
+    subject: x509.Name, public: Any, serial: int, now: dt.datetime, days: int,
+    issuer_cert: x509.Certificate, issuer_name: str, crl_base: str, aia_base: str,
+    policies: tuple[str, ...],
+) -> x509.CertificateBuilder:
+    """BR §7.1.2.2/§7.1.2.10: CA:TRUE pathLen 0, keyUsage critical, SKI, AKI, CRL DP, AIA, policies."""
+    nb, na = _validity(now, days)
+    if na > issuer_cert.not_valid_after_utc:
+        raise ProfileError(
+            f"a validity of {days} days would outlive the issuer "
+            f"(which expires {issuer_cert.not_valid_after_utc:%Y-%m-%d})")
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_cert.subject)
+        .public_key(public)
+        .serial_number(serial)
+        .not_valid_before(nb)
+        .not_valid_after(na)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_ca_key_usage(), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(_policies(policies), critical=False)
+    )
+    return _issuer_links(builder, issuer_cert, issuer_name, crl_base, aia_base)
+
+
+_LEAF_EKU = {
+    "server": [ExtendedKeyUsageOID.SERVER_AUTH],
+    "client": [ExtendedKeyUsageOID.CLIENT_AUTH],
+    "email": [ExtendedKeyUsageOID.EMAIL_PROTECTION],
+}
+
+
+def leaf_key_usage(kind: str, public: Any) -> x509.KeyUsage:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    is_rsa = isinstance(public, rsa.RSAPublicKey)
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        # BR 7.1.2.7.11 / S/MIME BR 7.1.2.3(e): keyEncipherment only for RSA keys.
+        key_encipherment=is_rsa and kind in ("server", "email"),
+        data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+        encipher_only=False, decipher_only=False,
+    )
+
+
+def build_leaf(
+    *, kind: str, public: Any, serial: int, now: dt.datetime, days: int,
+    issuer_cert: x509.Certificate, issuer_name: str, crl_base: str, aia_base: str,
+    policies: tuple[str, ...], common_name: str | None, personal_name: str | None,
+    dns_names: tuple[str, ...], emails: tuple[str, ...],
+) -> x509.CertificateBuilder:
+    """A subscriber certificate (BR §7.1.2.7, S/MIME BR §7.1.2.3); names from verified facts."""
+    nb, na = _validity(now, days)
+    if na > issuer_cert.not_valid_after_utc:
+        na = issuer_cert.not_valid_after_utc  # never outlive the issuer
+    attrs: list[x509.NameAttribute[str]] = []
+    if kind == "email":
+        # S/MIME BR 7.1.4.2: a personal name in an S/MIME certificate needs givenName and
+        # surname (individual-validated); the RA verifies one name string, so email
+        # certificates are mailbox-validated with an empty subject (DESIGN §4: "or absent").
+        pass
+    elif kind == "client" and personal_name:
+        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, personal_name))
+    elif kind == "server" and common_name:
+        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns_names]
+    sans += [x509.RFC822Name(e) for e in emails]
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name(attrs))
+        .issuer_name(issuer_cert.subject)
+        .public_key(public)
+        .serial_number(serial)
+        .not_valid_before(nb)
+        .not_valid_after(na)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(leaf_key_usage(kind, public), critical=True)
+        .add_extension(x509.ExtendedKeyUsage(_LEAF_EKU[kind]), critical=False)
+        .add_extension(_policies(policies), critical=False)
+    )
+    if sans:
+        # RFC 5280 §4.2.1.6: critical when the subject is empty.
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=not attrs)
+    return _issuer_links(builder, issuer_cert, issuer_name, crl_base, aia_base)
+
+
+def lint_kind(kind: str, personal_name: str | None) -> str:
+    if kind == "server":
+        return "server"
+    if kind == "email":
+        return "email-mailbox"
+    return "pkix"

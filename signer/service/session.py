@@ -1,0 +1,381 @@
+"""The session: one home open, and when unlocked, one token login and one confirmed time.
+
+Both shells drive the appliance through this class and the service functions that take it;
+neither holds business logic. A session is *read-only* when opened (configuration, ledger and
+the facts folded from the log: enough for `ca list` or `batch show`), and *unlocked* by
+``unlock``: the log is verified, the token logged in (PIN, or custodians' shares), the
+confirmed ceremony time (I9) and the air-gap probe (I12) recorded in a ``session.open`` entry,
+and what a crash left half-recorded completed (I2, ``signer.service.completion``).
+
+Every refusal of an unlocked session is logged (``run`` and ``refuse``), and ``close`` ends
+it with a signed checkpoint, whatever happened (an exception, SIGTERM, SIGHUP or a lost
+terminal: the shells route all of them here). Credentials have one owner: ``unlock`` wipes
+them once, whatever the outcome; the PIN stays in memory only for signing worker processes
+of this session and is dropped at ``close`` (I10).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from hsm.errors import HSMAuthError, HSMError
+from hsm.keys import TokenEd25519PrivateKey, TokenKey
+from hsm.token import KeyAttributes, Token, TokenStatus
+from signer.core import quorum
+from signer.core.checkpoint import Checkpoint
+from signer.core.clock import format_time, utc_now
+from signer.core.config import Config, parse_quorum
+from signer.core.logstate import LogState
+from signer.core.profiles import spki_sha256
+from signer.errors import AirGapError, ConfigError, LogError, SignerError
+from signer.service.completion import complete_interrupted
+from signer.store import airgap
+from signer.store.home import HomePaths, load_config, sys_net
+from signer.store.ledger import CARecord, Ledger
+from signer.store.log import CeremonyLog, Entry
+from signer.store.log.recovery import CONFIRMATION, PROCEDURE, check_log_for_session
+from signer.store.secrets import read_secret_file, secure_process
+from signer.version import VERSION
+from transfer.errors import TransferError
+
+T = TypeVar("T")
+ERRORS = (SignerError, HSMError, TransferError)  # what a shell shows as one line, exit 1
+__all__ = ["ERRORS", "Credentials", "Session", "obtain_pin", "read_secret_file",
+           "secure_process", "terminal_prompt", "unlocked_session"]
+
+
+@dataclass
+class Credentials:
+    """How to log in: a PIN, or SLIP-39 share texts. Never logged or printed (I10)."""
+
+    pin: str | None = None
+    shares: list[str] = field(default_factory=list)
+    prompt: Callable[[str], str] | None = None
+
+    def wipe(self) -> None:
+        self.pin = None
+        self.shares.clear()
+
+
+def terminal_prompt(text: str) -> str:
+    """Read a secret from the terminal without echo (never from scrollback, I10)."""
+    try:
+        return getpass.getpass(text)
+    except (EOFError, KeyboardInterrupt):
+        raise SignerError("no PIN or share entered") from None
+
+
+def obtain_pin(creds: Credentials, what: str) -> str:
+    if creds.pin is not None:
+        return creds.pin
+    if creds.prompt is not None:
+        return creds.prompt(f"{what}: ")
+    raise SignerError(f"no PIN given for the {what}: use --pin-file FILE")
+
+
+class Session:
+    """A signer home: configuration, ledger and ceremony log; the token when unlocked."""
+
+    def __init__(self, home: Path) -> None:
+        self.paths = HomePaths(home)
+        if not self.paths.config.exists():
+            raise ConfigError(f"{home}: not a signer home (run `signer init` first)")
+        self.config: Config = load_config(self.paths.config)
+        self.ledger = Ledger(self.paths.ledger)
+        try:
+            self.log = CeremonyLog.open(self.paths.log, self.config.appliance_name)
+        except LogError as exc:  # name the problem and the documented way out
+            self.ledger.close()
+            raise LogError(
+                f"the ceremony log does not verify: {exc}; no ceremony can start. A crash tail "
+                f'is recovered with `signer audit recover --confirm "{CONFIRMATION}"`; anything '
+                f"else is for the auditors (see {PROCEDURE})") from None
+        self._token: Token | None = None
+        self._pin: str | None = None
+        self._time: dt.datetime | None = None
+        self.interfaces: list[str] = []
+        self.share_indices: list[int] = []
+        self.session_start = self.log.size
+        self._interrupted = threading.Event()
+        self._closed = False
+
+    # -- facts ---------------------------------------------------------------------------------
+
+    @property
+    def rehearsal(self) -> bool:
+        return self.config.rehearsal
+
+    @property
+    def state(self) -> LogState:
+        """The facts folded from the log: what the ledger's rows are checked against."""
+        return self.log.state
+
+    @property
+    def unlocked(self) -> bool:
+        return self._token is not None and self._token.logged_in and self._time is not None
+
+    @property
+    def ceremony_time(self) -> dt.datetime:
+        if self._time is None:
+            raise SignerError("no ceremony time confirmed: unlock the session first")
+        return self._time
+
+    @property
+    def token(self) -> Token:
+        if self._token is None:
+            raise SignerError("not logged in to the token")
+        return self._token
+
+    def log_public_key(self) -> bytes:
+        hexkey = self.ledger.get_meta("log_public_key")
+        if not hexkey:
+            raise SignerError("no log key is pinned in this home")
+        return bytes.fromhex(hexkey)
+
+    # -- unlocking -----------------------------------------------------------------------------
+
+    def unlock(self, creds: Credentials, at: dt.datetime | None = None, *,
+               recovery: bool = False) -> None:
+        """Verify the log, log in, open a logged session, complete an interrupted one.
+
+        ``recovery`` (only `audit recover`) also accepts a log whose sole fault is an unsigned
+        tail, so that the recovery itself can be logged. ``creds`` are wiped whatever happens.
+        """
+        try:
+            if at is None and not self.rehearsal:
+                # I9: a production appliance never takes the time from its own clock.
+                raise SignerError("confirm the ceremony time with --at YYYY-MM-DDTHH:MM:SSZ (I9)")
+            token, pin = self._login(creds)
+        finally:
+            creds.wipe()
+        self._token, self._pin = token, pin
+        try:
+            self._check_log_key()
+            self._check_log_verifies(recovery)
+            self._open(at)
+        except BaseException:
+            self._drop_token()
+            raise
+        try:  # I2: finish what a crash left between the ledger and the log, before anything
+            complete_interrupted(self)
+        except BaseException as exc:  # the refusal is logged and the session closes, signed
+            self.refuse("login", exc)
+            self.close()
+            raise
+
+    def _login(self, creds: Credentials) -> tuple[Token, str]:
+        token = Token(self.config.module, label=self.config.token_label)
+        if self.config.quorum:
+            shares = list(creds.shares)
+            if not shares and creds.prompt:
+                m, _ = parse_quorum(self.config.quorum)
+                for i in range(m):
+                    shares.append(creds.prompt(f"share {i + 1} of {m} (words, not echoed): "))
+            if not shares:
+                raise SignerError("this token is unlocked by custodian shares: give --share FILE")
+            master, self.share_indices = quorum.combine(shares)
+            pin = quorum.derive_pin(master)
+            del master, shares
+            try:
+                token.login(pin)
+            except HSMAuthError:
+                raise HSMAuthError(
+                    "the shares combine, but not to this token's PIN (shares of another quorum?)"
+                ) from None
+            return token, pin
+        if creds.shares:
+            raise SignerError("this token is unlocked by a PIN, not by shares")
+        pin = obtain_pin(creds, f"user PIN of token {self.config.token_label!r}")
+        token.login(pin)
+        return token, pin
+
+    def _check_log_key(self) -> None:
+        pinned = self.ledger.get_meta("log_public_key")
+        pub = self.token.public_key(self.config.log_key)
+        raw = pub.public_bytes_raw() if isinstance(pub, ed25519.Ed25519PublicKey) else b""
+        if raw.hex() != pinned:
+            raise SignerError("the token's log key differs from the one pinned at init "
+                              "(another token?)")
+
+    def _check_log_verifies(self, recovery: bool) -> None:
+        root = check_log_for_session(self.paths.log, self.config.appliance_name,
+                                     self.log_public_key(), recovery=recovery)
+        # The facts this session acts on were folded when the log was opened; they must be
+        # the facts of the log that just verified (nothing changed the file in between).
+        if root is not None and root != self.log.root_at(self.log.size).hex():
+            raise LogError("the ceremony log changed on disk while the session was opening")
+
+    def _open(self, at: dt.datetime | None) -> None:
+        t = at or utc_now()
+        last = self.log.last_time
+        if last is not None and format_time(t) < last:
+            raise SignerError(
+                f"ceremony time {format_time(t)} is earlier than the last recorded ceremony "
+                f"time {last} (I9)")
+        self._time = t
+        self.session_start = self.log.size
+        self.interfaces = airgap.interfaces_up(sys_net())
+        st = self.token.status()
+        if self.state.config_sha256 != self.config.digest:
+            # The policy in force, in full, whenever it changes: auditors judge each batch
+            # again with the policy that judged it, and see every change.
+            self.log_event("config", {"sha256": self.config.digest, "text": self.config.text})
+        self.log_event("session.open", {
+            "version": VERSION, "config_sha256": self.config.digest, "rehearsal": self.rehearsal,
+            "token": {"label": st.label, "serial": st.serial, "model": st.model},
+            "interfaces_up": self.interfaces, "share_indices": self.share_indices,
+        })
+
+    def adopt_token(self, token: Token, at: dt.datetime | None) -> None:
+        """`init` only: the token it logged in to, for the home's first session."""
+        self._token = token
+        self._open(at)
+
+    def _drop_token(self) -> None:
+        if self._token is not None:
+            self._token.close()
+        self._token = None
+        self._pin = None
+
+    # -- the log -------------------------------------------------------------------------------
+
+    def log_event(self, kind: str, data: dict[str, Any]) -> Entry:
+        """Append one entry at the ceremony time (the session must be unlocked)."""
+        return self.log.append(kind, data, format_time(self.ceremony_time))
+
+    def log_many(self, kind: str, items: list[dict[str, Any]]) -> list[Entry]:
+        """Append entries of one kind with one write and one fsync."""
+        if not items:
+            return []
+        return self.log.append_many(kind, items, format_time(self.ceremony_time))
+
+    def refuse(self, what: str, error: BaseException) -> None:
+        """Record a refusal in the log (best effort: the error itself is what the user sees)."""
+        if not self.unlocked:
+            return
+        text = str(error) if isinstance(error, ERRORS) else f"internal error {type(error).__name__}"
+        try:
+            self.log_event("refused", {"command": what, "error": text[:500]})
+        except SignerError:
+            pass
+
+    def run(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(self, *args)``, its refusal logged: the way both shells call the service."""
+        try:
+            return fn(self, *args, **kwargs)
+        except BaseException as exc:
+            self.refuse(what, exc)
+            raise
+
+    def checkpoint(self) -> str:
+        """Sign the tree of every entry so far in the token, log it and publish it."""
+        key = self.log_key()
+        return self.log.checkpoint(format_time(self.ceremony_time), self.config.appliance_name,
+                                   key.public_key().public_bytes_raw(), key.sign)
+
+    def log_key(self) -> TokenEd25519PrivateKey:
+        """The appliance's key in the token: checkpoints and result bundles."""
+        key = self.token.signing_key(self.config.log_key)
+        if not isinstance(key, TokenEd25519PrivateKey):
+            raise SignerError("the appliance's log key is not Ed25519")
+        return key
+
+    def previous_checkpoint(self) -> tuple[int, Checkpoint, str] | None:
+        """The last checkpoint signed before this session: the previous ceremony's."""
+        earlier = [c for c in self.log.checkpoints() if c[0] < self.session_start]
+        return earlier[-1] if earlier else None
+
+    # -- interruption and closing ----------------------------------------------------------------
+
+    def interrupt(self) -> None:
+        """Ask long work to stop at its next safe point (SIGTERM, SIGHUP, a lost terminal);
+        callable from any thread or a signal handler."""
+        self._interrupted.set()
+
+    @property
+    def interrupted(self) -> bool:
+        return self._interrupted.is_set()
+
+    def close(self) -> str | None:
+        """End the session: log it and sign a checkpoint over the whole log; idempotent."""
+        if self._closed:
+            return None
+        self._closed = True
+        note = None
+        try:
+            if self.unlocked:
+                self.log_event("session.close", {})
+                note = self.checkpoint()
+        finally:  # even when the checkpoint fails (token lost): never leave a login behind
+            self._drop_token()
+            self.ledger.close()
+        return note
+
+    # -- the token -----------------------------------------------------------------------------
+
+    def require_airgap(self) -> None:
+        """I12: refuse to sign with a network interface up, unless this is a rehearsal home."""
+        if self.interfaces and not self.rehearsal:
+            self.log_event("refused", {"reason": "airgap", "interfaces_up": self.interfaces})
+            raise AirGapError(
+                f"network interface(s) up: {', '.join(self.interfaces)}; signing is refused "
+                "on a non-rehearsal appliance (I12)")
+
+    def token_status(self) -> TokenStatus:
+        return self.token.status()
+
+    def list_keys(self) -> list[KeyAttributes]:
+        return self.token.list_keys()
+
+    def token_key(self, label: str) -> TokenKey:
+        return self.token.signing_key(label)
+
+    def ca_key(self, rec: CARecord) -> TokenKey:
+        """The CA's key, after checking I1 and that it matches the CA certificate."""
+        key = self.token.signing_key(rec.key_label)
+        if spki_sha256(key.public_key()) != rec.spki_sha256:
+            raise SignerError(
+                f"key {rec.key_label!r} in the token does not match CA {rec.name!r}'s certificate")
+        return key
+
+    def worker_credentials(self) -> tuple[str, str, str]:
+        """(module, token label, PIN) for signing worker processes of this session."""
+        if self._pin is None:
+            raise SignerError("not logged in to the token")
+        return self.config.module, self.config.token_label, self._pin
+
+    def open_public_token(self) -> Token:
+        """The token without login, for `token status`."""
+        token = Token(self.config.module, label=self.config.token_label)
+        token.open()
+        return token
+
+
+@contextmanager
+def unlocked_session(home: Path, creds: Credentials, at: dt.datetime | None, *,
+                     recovery: bool = False,
+                     closed: Callable[[str | None], None] | None = None) -> Iterator[Session]:
+    """An unlocked session for one command; closed (signed) on the way out, whatever happens.
+
+    ``closed`` receives the closing checkpoint note (for the witnesses)."""
+    session = Session(home)
+    try:
+        session.unlock(creds, at, recovery=recovery)
+    except BaseException:
+        session.ledger.close()
+        raise
+    try:
+        yield session
+    finally:
+        note = session.close()
+        if closed is not None:
+            closed(note)

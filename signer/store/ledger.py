@@ -1,0 +1,621 @@
+"""The issuance ledger: SQLite in WAL mode with synchronous=FULL, the only module that writes SQL.
+
+It is an index, not the source of truth: every fact that decides what gets signed or revoked
+is in the ceremony log, and the service checks the rows it uses against the log's facts
+(``signer.core.logstate``) before it acts. Rows carry the log sequence number of the entry that
+recorded them (``log_seq``, NULL until logged), so recovering from a crash between the ledger
+and the log never scans the log. Uniqueness that the invariants depend on is a constraint here:
+(CA, serial) for I3, (CA, CRL number) for I4, (RA, sequence) for I7.
+
+Callers get typed rows and verbs; no connection or cursor is handed out.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from signer.errors import LedgerError
+
+SCHEMA_VERSION = "2"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cas (
+    name TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('root', 'sub')),
+    issuer TEXT NOT NULL,
+    key_label TEXT NOT NULL,
+    key_algorithm TEXT NOT NULL,
+    spki_sha256 TEXT NOT NULL UNIQUE,
+    serial TEXT NOT NULL,
+    cert_der BLOB NOT NULL,
+    cert_sha256 TEXT NOT NULL,
+    not_before TEXT NOT NULL,
+    not_after TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    log_seq INTEGER
+);
+CREATE TABLE IF NOT EXISTS certificates (
+    ca TEXT NOT NULL,
+    serial TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    subscriber TEXT NOT NULL,
+    batch_id TEXT,
+    request_id TEXT,
+    spki_sha256 TEXT NOT NULL,
+    not_before TEXT NOT NULL,
+    not_after TEXT NOT NULL,
+    cert_der BLOB NOT NULL,
+    cert_sha256 TEXT NOT NULL UNIQUE,
+    issued_at TEXT NOT NULL,
+    revoked_at TEXT,
+    revocation_reason TEXT,
+    log_seq INTEGER,
+    revoked_seq INTEGER,
+    PRIMARY KEY (ca, serial)
+);
+CREATE INDEX IF NOT EXISTS certificates_spki ON certificates (spki_sha256, log_seq);
+CREATE INDEX IF NOT EXISTS certificates_log ON certificates (log_seq);
+-- One certificate per request of a batch, for ever: a resumed or concurrent run cannot double.
+CREATE UNIQUE INDEX IF NOT EXISTS certificates_request ON certificates (batch_id, request_id)
+    WHERE batch_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS certificates_revoked ON certificates (ca, revoked_seq)
+    WHERE revoked_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS certificates_unlogged ON certificates (ca) WHERE log_seq IS NULL;
+CREATE INDEX IF NOT EXISTS revocations_unlogged ON certificates (ca)
+    WHERE revoked_at IS NOT NULL AND revoked_seq IS NULL;
+CREATE TABLE IF NOT EXISTS crls (
+    ca TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    this_update TEXT NOT NULL,
+    next_update TEXT NOT NULL,
+    der BLOB NOT NULL,
+    sha256 TEXT NOT NULL,
+    batch_id TEXT,
+    log_seq INTEGER,
+    PRIMARY KEY (ca, number)
+);
+CREATE TABLE IF NOT EXISTS ra_keys (
+    name TEXT PRIMARY KEY,
+    public_key BLOB NOT NULL,
+    key_id TEXT NOT NULL UNIQUE,
+    last_sequence INTEGER NOT NULL DEFAULT 0,
+    trusted_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+CREATE TABLE IF NOT EXISTS batches (
+    id TEXT PRIMARY KEY,
+    ra TEXT NOT NULL,
+    sequence INTEGER NOT NULL,
+    digest TEXT NOT NULL UNIQUE,
+    created TEXT NOT NULL,
+    imported_at TEXT NOT NULL,
+    raw BLOB NOT NULL,
+    state TEXT NOT NULL,
+    log_seq INTEGER,
+    UNIQUE (ra, sequence)
+);
+CREATE TABLE IF NOT EXISTS requests (
+    batch_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    ca TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    subscriber TEXT NOT NULL,
+    verdict TEXT NOT NULL CHECK (verdict IN ('accept', 'reject')),
+    decision TEXT NOT NULL,
+    approved INTEGER NOT NULL DEFAULT 0,
+    failure TEXT,
+    PRIMARY KEY (batch_id, id)
+);
+CREATE TABLE IF NOT EXISTS revocation_requests (
+    batch_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    ca TEXT NOT NULL,
+    serial TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    verdict TEXT NOT NULL CHECK (verdict IN ('accept', 'reject')),
+    reasons TEXT NOT NULL,
+    status TEXT NOT NULL,
+    outcome_reasons TEXT NOT NULL,
+    PRIMARY KEY (batch_id, position)
+);
+"""
+
+
+@dataclass(frozen=True)
+class CARecord:
+    name: str
+    kind: str
+    issuer: str
+    key_label: str
+    key_algorithm: str
+    spki_sha256: str
+    serial: str
+    cert_der: bytes
+    cert_sha256: str
+    not_before: str
+    not_after: str
+    created_at: str
+    log_seq: int | None = None
+
+
+@dataclass(frozen=True)
+class CertRow:
+    ca: str
+    serial: str
+    profile: str
+    subscriber: str
+    batch_id: str | None
+    request_id: str | None
+    spki_sha256: str
+    not_before: str
+    not_after: str
+    cert_der: bytes
+    cert_sha256: str
+    issued_at: str
+    revoked_at: str | None = None
+    revocation_reason: str | None = None
+    log_seq: int | None = None
+    revoked_seq: int | None = None
+
+
+@dataclass(frozen=True)
+class CRLRow:
+    ca: str
+    number: int
+    this_update: str
+    next_update: str
+    der: bytes
+    sha256: str
+    batch_id: str | None
+    log_seq: int | None = None
+
+
+@dataclass(frozen=True)
+class RARow:
+    name: str
+    public_key: bytes
+    key_id: str
+    last_sequence: int
+    trusted_at: str
+    revoked_at: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    id: str
+    ra: str
+    sequence: int
+    digest: str
+    created: str
+    imported_at: str
+    state: str
+
+
+@dataclass(frozen=True)
+class RequestRow:
+    batch_id: str
+    position: int
+    id: str
+    ca: str
+    profile: str
+    subscriber: str
+    verdict: str
+    decision: str  # the stored decision's canonical JSON (signer.core.decision), exactly as logged
+    approved: bool
+    failure: str | None = None  # JSON {"code", "message"} when signing it failed
+
+
+@dataclass(frozen=True)
+class RevocationRequestRow:
+    batch_id: str
+    position: int
+    ca: str
+    serial: str
+    reason: str
+    verdict: str  # at import: 'accept' (to be applied when the batch is signed) or 'reject'
+    reasons: str  # JSON list of {"code", "message"} found at import
+    status: str  # 'pending', 'revoked' or 'rejected'
+    outcome_reasons: str  # JSON list, for a revocation rejected when the batch was signed
+
+
+def _row(cls: Any, row: sqlite3.Row) -> Any:
+    d = dict(row)
+    for k in ("cert_der", "der", "public_key"):
+        if k in d and d[k] is not None:
+            d[k] = bytes(d[k])
+    if "approved" in d:
+        d["approved"] = bool(d["approved"])
+    return cls(**d)
+
+
+def _create_private(path: Path) -> None:
+    """A new ledger file is readable by its owner only (HOME is 0700 as well)."""
+    if not path.exists():
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise LedgerError(f"ledger {path}: cannot create ({exc.strerror or exc})") from None
+
+
+class Ledger:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        _create_private(path)
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            fresh = not self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='cas'").fetchone()
+            if not fresh:
+                self._check_schema()
+            self._db.executescript(SCHEMA)
+            if fresh:
+                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)",
+                                 (SCHEMA_VERSION,))
+        except sqlite3.Error as exc:
+            raise LedgerError(f"ledger {path}: {exc}") from None
+
+    def _check_schema(self) -> None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        version = row["value"] if row else "1"
+        if version != SCHEMA_VERSION:
+            self._db.close()
+            raise LedgerError(
+                f"ledger {self.path}: schema {version}, this version of airgap-signer needs "
+                f"{SCHEMA_VERSION} (a home made by an older version: keep it for the auditors "
+                "and make a new home)")
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise LedgerError(f"ledger: cannot start a transaction ({exc})") from None
+        try:
+            yield self._db
+        except sqlite3.IntegrityError as exc:
+            self._db.execute("ROLLBACK")
+            raise LedgerError(f"ledger refused the write: {exc}") from None
+        except sqlite3.Error as exc:
+            self._db.execute("ROLLBACK")
+            raise LedgerError(f"ledger write failed: {exc}") from None
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise LedgerError(f"ledger commit failed: {exc}") from None
+
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        try:
+            return list(self._db.execute(sql, tuple(args)).fetchall())
+        except sqlite3.Error as exc:
+            raise LedgerError(f"ledger read failed: {exc}") from None
+
+    def _iter(self, sql: str, args: Sequence[Any] = ()) -> Iterator[sqlite3.Row]:
+        try:
+            yield from self._db.execute(sql, tuple(args))
+        except sqlite3.Error as exc:
+            raise LedgerError(f"ledger read failed: {exc}") from None
+
+    # -- meta ------------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(rows[0]["value"]) if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
+                       "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+    # -- CAs -------------------------------------------------------------------------------
+
+    def add_ca(self, rec: CARecord) -> None:
+        """Record a CA and its certificate; the certificate row keeps (issuer, serial) unique."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO cas VALUES (?,?,?,?,?,?,?,?,?,?,?,?,NULL)",
+                (rec.name, rec.kind, rec.issuer, rec.key_label, rec.key_algorithm,
+                 rec.spki_sha256, rec.serial, rec.cert_der, rec.cert_sha256,
+                 rec.not_before, rec.not_after, rec.created_at),
+            )
+            db.execute(
+                "INSERT INTO certificates (ca, serial, profile, subscriber, spki_sha256, "
+                "not_before, not_after, cert_der, cert_sha256, issued_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (rec.issuer, rec.serial, f"ca-{rec.kind}", f"ca:{rec.name}", rec.spki_sha256,
+                 rec.not_before, rec.not_after, rec.cert_der, rec.cert_sha256, rec.created_at),
+            )
+
+    def mark_ca_logged(self, name: str, seq: int) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE cas SET log_seq = ? WHERE name = ?", (seq, name))
+            db.execute("UPDATE certificates SET log_seq = ? WHERE subscriber = ? AND "
+                       "profile LIKE 'ca-%'", (seq, f"ca:{name}"))
+
+    def get_ca(self, name: str) -> CARecord | None:
+        rows = self._query("SELECT * FROM cas WHERE name = ?", (name,))
+        return _row(CARecord, rows[0]) if rows else None
+
+    def list_cas(self) -> list[CARecord]:
+        return [_row(CARecord, r) for r in self._query("SELECT * FROM cas ORDER BY created_at, name")]
+
+    def unlogged_cas(self) -> list[CARecord]:
+        return [_row(CARecord, r) for r in self._query(
+            "SELECT * FROM cas WHERE log_seq IS NULL ORDER BY created_at, name")]
+
+    # -- certificates ----------------------------------------------------------------------
+
+    def serial_used(self, ca: str, serial: str) -> bool:
+        return bool(self._query("SELECT 1 FROM certificates WHERE ca = ? AND serial = ?",
+                                (ca, serial)))
+
+    def key_owner(self, spki: str) -> str | None:
+        """The subscriber already holding a certificate for this key, if any (DESIGN §4)."""
+        rows = self._query("SELECT subscriber FROM certificates WHERE spki_sha256 = ? "
+                           "ORDER BY rowid LIMIT 1", (spki,))
+        return str(rows[0]["subscriber"]) if rows else None
+
+    def add_certificates(self, rows: Sequence[CertRow]) -> None:
+        """Insert issued certificates in one transaction (a chunk of a batch), unlogged."""
+        if not rows:
+            return
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO certificates (ca, serial, profile, subscriber, batch_id, request_id, "
+                "spki_sha256, not_before, not_after, cert_der, cert_sha256, issued_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                [(r.ca, r.serial, r.profile, r.subscriber, r.batch_id, r.request_id,
+                  r.spki_sha256, r.not_before, r.not_after, r.cert_der, r.cert_sha256,
+                  r.issued_at) for r in rows])
+
+    def mark_certificates_logged(self, seqs: Sequence[tuple[str, str, int]]) -> None:
+        """(ca, serial, log seq) of certificates whose ``cert.issued`` entries are written."""
+        if not seqs:
+            return
+        with self._transaction() as db:
+            db.executemany("UPDATE certificates SET log_seq = ? WHERE ca = ? AND serial = ?",
+                           [(seq, ca, serial) for ca, serial, seq in seqs])
+
+    def unlogged_certificates(self) -> list[CertRow]:
+        return [_row(CertRow, r) for r in self._query(
+            "SELECT * FROM certificates WHERE log_seq IS NULL AND profile NOT LIKE 'ca-%' "
+            "ORDER BY rowid")]
+
+    def certificate(self, ca: str, serial: str) -> CertRow | None:
+        rows = self._query("SELECT * FROM certificates WHERE ca = ? AND serial = ?", (ca, serial))
+        return _row(CertRow, rows[0]) if rows else None
+
+    def issued_for_batch(self, batch_id: str) -> dict[str, CertRow]:
+        rows = self._query("SELECT * FROM certificates WHERE batch_id = ?", (batch_id,))
+        return {str(r["request_id"]): _row(CertRow, r) for r in rows}
+
+    def all_certificates(self) -> Iterator[CertRow]:
+        for r in self._iter("SELECT * FROM certificates ORDER BY rowid"):
+            yield _row(CertRow, r)
+
+    def certificates_in_log_order(self) -> Iterator[CertRow]:
+        """Every certificate row, unlogged ones (log_seq NULL) first, then in log order."""
+        for r in self._iter("SELECT * FROM certificates ORDER BY log_seq, rowid"):
+            yield _row(CertRow, r)
+
+    def revocations_in_log_order(self) -> Iterator[CertRow]:
+        for r in self._iter("SELECT * FROM certificates WHERE revoked_at IS NOT NULL "
+                            "ORDER BY revoked_seq, rowid"):
+            yield _row(CertRow, r)
+
+    def revocations_before(self, ca: str, seq: int,
+                           unexpired_at: str) -> Iterator[tuple[str, str, str]]:
+        """(serial, revoked at, reason) of ``ca``'s revocations logged before entry ``seq`` whose
+        certificates had not expired at ``unexpired_at``: what a CRL then must list (I4)."""
+        for r in self._iter("SELECT serial, revoked_at, revocation_reason FROM certificates "
+                            "WHERE ca = ? AND revoked_seq < ? AND not_after >= ?",
+                            (ca, seq, unexpired_at)):
+            yield str(r[0]), str(r[1]), str(r[2])
+
+    def key_owner_before(self, spki: str, seq: int) -> str | None:
+        """The first subscriber certified for ``spki`` by a log entry before ``seq``."""
+        rows = self._query("SELECT subscriber FROM certificates WHERE spki_sha256 = ? AND "
+                           "log_seq < ? ORDER BY log_seq LIMIT 1", (spki, seq))
+        return str(rows[0]["subscriber"]) if rows else None
+
+    def certificate_count(self) -> int:
+        return int(self._query("SELECT COUNT(*) AS n FROM certificates")[0]["n"])
+
+    def revoke(self, items: Sequence[tuple[str, str, str, str]]) -> None:
+        """(ca, serial, revoked at, reason) of revocations whose intents are logged, in one
+        transaction; none is applied if any certificate is unknown or already revoked."""
+        if not items:
+            return
+        with self._transaction() as db:
+            for ca, serial, when, reason in items:
+                cur = db.execute(
+                    "UPDATE certificates SET revoked_at = ?, revocation_reason = ? "
+                    "WHERE ca = ? AND serial = ? AND revoked_at IS NULL",
+                    (when, reason, ca, serial))
+                if cur.rowcount != 1:
+                    raise LedgerError(
+                        f"certificate {serial} of CA {ca!r} is unknown or already revoked")
+
+    def mark_revocations_logged(self, seqs: Sequence[tuple[str, str, int]]) -> None:
+        """(ca, serial, log seq of its ``revoked`` entry)."""
+        if not seqs:
+            return
+        with self._transaction() as db:
+            db.executemany("UPDATE certificates SET revoked_seq = ? WHERE ca = ? AND serial = ?",
+                           [(seq, ca, serial) for ca, serial, seq in seqs])
+
+    def unlogged_revocations(self) -> list[CertRow]:
+        return [_row(CertRow, r) for r in self._query(
+            "SELECT * FROM certificates WHERE revoked_at IS NOT NULL AND revoked_seq IS NULL "
+            "ORDER BY rowid")]
+
+    def revocations(self, ca: str) -> Iterator[tuple[str, str, str, str, int | None]]:
+        """(serial, revoked_at, reason, not_after, revoked seq) of every revoked certificate of
+        ``ca``, in log order (expired ones too: the caller checks the whole chain, I4)."""
+        for r in self._iter(
+                "SELECT serial, revoked_at, revocation_reason, not_after, revoked_seq "
+                "FROM certificates WHERE ca = ? AND revoked_at IS NOT NULL "
+                "ORDER BY revoked_seq, rowid", (ca,)):
+            yield (str(r[0]), str(r[1]), str(r[2]), str(r[3]),
+                   None if r[4] is None else int(r[4]))
+
+    # -- CRLs ------------------------------------------------------------------------------
+
+    def last_crl_number(self, ca: str) -> int:
+        rows = self._query("SELECT MAX(number) AS n FROM crls WHERE ca = ?", (ca,))
+        return int(rows[0]["n"] or 0)
+
+    def add_crl(self, row: CRLRow) -> None:
+        with self._transaction() as db:
+            if row.number <= int(db.execute(
+                    "SELECT COALESCE(MAX(number), 0) FROM crls WHERE ca = ?",
+                    (row.ca,)).fetchone()[0]):
+                raise LedgerError(f"CRL number {row.number} of CA {row.ca!r} does not increase (I4)")
+            db.execute("INSERT INTO crls VALUES (?,?,?,?,?,?,?,NULL)",
+                       (row.ca, row.number, row.this_update, row.next_update, row.der,
+                        row.sha256, row.batch_id))
+
+    def mark_crl_logged(self, ca: str, number: int, seq: int) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE crls SET log_seq = ? WHERE ca = ? AND number = ?",
+                       (seq, ca, number))
+
+    def unlogged_crls(self) -> list[CRLRow]:
+        return [_row(CRLRow, r) for r in self._query(
+            "SELECT * FROM crls WHERE log_seq IS NULL ORDER BY ca, number")]
+
+    def crls_for_batch(self, batch_id: str) -> list[CRLRow]:
+        return [_row(CRLRow, r) for r in self._query(
+            "SELECT * FROM crls WHERE batch_id = ? ORDER BY ca, number", (batch_id,))]
+
+    def all_crls(self) -> Iterator[CRLRow]:
+        for r in self._iter("SELECT * FROM crls ORDER BY log_seq, ca, number"):
+            yield _row(CRLRow, r)
+
+    # -- RAs -------------------------------------------------------------------------------
+
+    def trust_ra(self, row: RARow) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT INTO ra_keys VALUES (?,?,?,?,?,?)",
+                       (row.name, row.public_key, row.key_id, row.last_sequence,
+                        row.trusted_at, row.revoked_at))
+
+    def replace_ra_key(self, name: str, public_key: bytes, key_id: str) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE ra_keys SET public_key = ?, key_id = ? WHERE name = ?",
+                       (public_key, key_id, name))
+
+    def revoke_ra(self, name: str, when: str) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE ra_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
+                       (when, name))
+
+    def ra(self, name: str) -> RARow | None:
+        rows = self._query("SELECT * FROM ra_keys WHERE name = ?", (name,))
+        return _row(RARow, rows[0]) if rows else None
+
+    def list_ras(self) -> list[RARow]:
+        return [_row(RARow, r) for r in self._query("SELECT * FROM ra_keys ORDER BY name")]
+
+    # -- batches ---------------------------------------------------------------------------
+
+    def stage_batch(self, batch: BatchRow, raw: bytes, requests: Sequence[RequestRow],
+                    revocations: Sequence[RevocationRequestRow]) -> None:
+        """Stage an imported batch and advance its RA's sequence, all or nothing (I7)."""
+        with self._transaction() as db:
+            db.execute("INSERT INTO batches VALUES (?,?,?,?,?,?,?,?,NULL)",
+                       (batch.id, batch.ra, batch.sequence, batch.digest, batch.created,
+                        batch.imported_at, raw, batch.state))
+            db.executemany("INSERT INTO requests VALUES (?,?,?,?,?,?,?,?,?,?)", [
+                (r.batch_id, r.position, r.id, r.ca, r.profile, r.subscriber, r.verdict,
+                 r.decision, int(r.approved), r.failure) for r in requests])
+            db.executemany("INSERT INTO revocation_requests VALUES (?,?,?,?,?,?,?,?,?)", [
+                (r.batch_id, r.position, r.ca, r.serial, r.reason, r.verdict, r.reasons,
+                 r.status, r.outcome_reasons) for r in revocations])
+            db.execute("UPDATE ra_keys SET last_sequence = ? WHERE name = ?",
+                       (batch.sequence, batch.ra))
+
+    def batch(self, batch_id: str) -> BatchRow | None:
+        rows = self._query("SELECT id, ra, sequence, digest, created, imported_at, state "
+                           "FROM batches WHERE id = ?", (batch_id,))
+        return _row(BatchRow, rows[0]) if rows else None
+
+    def batch_raw(self, batch_id: str) -> bytes | None:
+        rows = self._query("SELECT raw FROM batches WHERE id = ?", (batch_id,))
+        return bytes(rows[0]["raw"]) if rows else None
+
+    def batch_requests(self, batch_id: str) -> list[RequestRow]:
+        return [_row(RequestRow, r) for r in self._query(
+            "SELECT * FROM requests WHERE batch_id = ? ORDER BY position", (batch_id,))]
+
+    def request(self, batch_id: str, request_id: str) -> RequestRow | None:
+        rows = self._query("SELECT * FROM requests WHERE batch_id = ? AND id = ?",
+                           (batch_id, request_id))
+        return _row(RequestRow, rows[0]) if rows else None
+
+    def batch_log_seqs(self) -> dict[str, int | None]:
+        return {str(r["id"]): r["log_seq"] for r in self._query("SELECT id, log_seq FROM batches")}
+
+    def batch_revocations(self, batch_id: str) -> list[RevocationRequestRow]:
+        return [_row(RevocationRequestRow, r) for r in self._query(
+            "SELECT * FROM revocation_requests WHERE batch_id = ? ORDER BY position",
+            (batch_id,))]
+
+    def list_batches(self) -> list[BatchRow]:
+        return [_row(BatchRow, r) for r in self._query(
+            "SELECT id, ra, sequence, digest, created, imported_at, state "
+            "FROM batches ORDER BY imported_at, id")]
+
+    def mark_batch_logged(self, batch_id: str, seq: int) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE batches SET log_seq = ? WHERE id = ?", (seq, batch_id))
+
+    def unlogged_batches(self) -> list[BatchRow]:
+        return [_row(BatchRow, r) for r in self._query(
+            "SELECT id, ra, sequence, digest, created, imported_at, state FROM batches "
+            "WHERE log_seq IS NULL ORDER BY imported_at, id")]
+
+    def batch_certificate_count(self, batch_id: str) -> int:
+        return int(self._query("SELECT COUNT(*) AS n FROM certificates WHERE batch_id = ?",
+                               (batch_id,))[0]["n"])
+
+    def set_batch_state(self, batch_id: str, state: str) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE batches SET state = ? WHERE id = ?", (state, batch_id))
+
+    def approve(self, batch_id: str, request_id: str) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE requests SET approved = 1 WHERE batch_id = ? AND id = ?",
+                       (batch_id, request_id))
+
+    def set_failure(self, batch_id: str, request_id: str, failure: str) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE requests SET failure = ? WHERE batch_id = ? AND id = ?",
+                       (failure, batch_id, request_id))
+
+    def set_revocation_outcome(self, batch_id: str, position: int, status: str,
+                               outcome_reasons: str) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE revocation_requests SET status = ?, outcome_reasons = ? "
+                       "WHERE batch_id = ? AND position = ?",
+                       (status, outcome_reasons, batch_id, position))

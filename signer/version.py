@@ -1,0 +1,3 @@
+"""The software version, recorded in every session's first log entry."""
+
+VERSION = "0.1.0"
