@@ -80,7 +80,8 @@ _ODD = """
     warranty Waterloo whimsical Wichita Wilmington Wyoming yesteryear Yucatan
 """.split()
 
-assert len(_EVEN) == 256 and len(_ODD) == 256  # a damaged table must fail at import
+if len(_EVEN) != 256 or len(_ODD) != 256:  # a damaged table must fail at import
+    raise ImportError("transfer.words: the PGP word list is damaged")
 
 EVEN_WORDS: tuple[str, ...] = tuple(_EVEN)
 ODD_WORDS: tuple[str, ...] = tuple(_ODD)

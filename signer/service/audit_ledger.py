@@ -34,11 +34,11 @@ from cryptography.hazmat.primitives import serialization
 from signer.core.config import parse_config
 from signer.core.crl import REASONS, crl_signed_by
 from signer.core.decision import DecisionError, StoredDecision, decision_sha256
-from signer.core.logstate import LogState, digest_list
 from signer.errors import SignerError
 from signer.service.batches import judge, load_key_blocklist
 from signer.service.integrity import revocation_rows_digest
 from signer.store.ledger import CARecord, CertRow, CRLRow, Ledger
+from signer.store.log.state import LogState, digest_list
 from transfer import bundle as tb
 from transfer.errors import TransferError
 

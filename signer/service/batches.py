@@ -22,8 +22,7 @@ from typing import Any
 from signer.core import policy
 from signer.core.clock import format_time
 from signer.core.config import Config
-from signer.core.decision import StoredDecision, decision_sha256, verdict_data
-from signer.core.logstate import digest_list
+from signer.core.decision import StoredDecision, decision_sha256
 from signer.core.policy.blocklist import Blocklist
 from signer.errors import SignerError
 from signer.service import integrity
@@ -32,6 +31,8 @@ from signer.service.revocation import check_revocation
 from signer.service.session import Session
 from signer.store.blocklist import load_blocklist
 from signer.store.ledger import BatchRow, CARecord, Ledger, RequestRow, RevocationRequestRow
+from signer.store.log.events import BatchImported, BatchIntent, Verdict
+from signer.store.log.state import digest_list
 from transfer import bundle as tb
 from transfer.usb import read_file
 
@@ -141,25 +142,23 @@ def import_batch(session: Session, raw: bytes) -> ImportResult:
     stored = [s for _, s in judged]
     revs = judge_revocations(ledger, body)
     accepted = sum(d.accepted for d, _ in judged)
-    facts = {
-        "batch": body.batch_id, "ra": body.ra, "ra_key_id": rb.key_id,
-        "sequence": body.sequence, "digest": rb.digest, "created": body.created,
-        "requests": len(stored), "accepted": accepted, "rejected": len(stored) - accepted,
-        "revocations": len(revs),
-        "decisions_sha256": digest_list(decision_sha256(s) for s in stored),
-        "revocations_sha256": integrity.revocation_rows_digest(revs),
+    intent = BatchIntent(
+        batch=body.batch_id, ra=body.ra, ra_key_id=rb.key_id, sequence=body.sequence,
+        digest=rb.digest, created=body.created, requests=len(stored), accepted=accepted,
+        rejected=len(stored) - accepted, revocations=len(revs),
+        decisions_sha256=digest_list(decision_sha256(s) for s in stored),
+        revocations_sha256=integrity.revocation_rows_digest(revs),
         # Which compromised-key list judged the batch (auditors judge again with the same).
-        "blocklist_sha256": blocklist.sha256 if blocklist else None,
-    }
+        blocklist_sha256=blocklist.sha256 if blocklist else None)
     # I2: the intent (every decision's digest) is durable before the ledger stages anything.
-    session.log_event("batch.intent", facts)
+    session.record(intent)
     requests = [RequestRow(body.batch_id, i, r.id, r.ca, r.profile, r.subscriber,
                            "accept" if d.accepted else "reject", s, False)
                 for i, (r, (d, s)) in enumerate(zip(body.requests, judged, strict=True))]
     ledger.stage_batch(BatchRow(body.batch_id, body.ra, body.sequence, rb.digest, body.created,
                                 now, "imported"), raw, requests, revs)
-    entry = session.log_event("batch.imported", facts)
-    session.log_many("verdict", [verdict_data(body.batch_id, s) for s in stored])
+    entry = session.record(BatchImported.of(intent))
+    session.record_all([Verdict.of(body.batch_id, s) for s in stored])
     ledger.mark_batch_logged(body.batch_id, entry.seq)
     return ImportResult(body.batch_id, rb.digest, body.ra, body.sequence, accepted,
                         len(stored) - accepted, len(revs))

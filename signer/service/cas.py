@@ -35,6 +35,7 @@ from signer.service.session import Session
 from signer.store.files import check_new_output, write_new
 from signer.store.home import check_name
 from signer.store.ledger import CARecord
+from signer.store.log.events import CaIntent, ca_created
 
 CA_KEY_KINDS = ("rsa-3072", "rsa-4096", "ec-p256", "ec-p384")
 __all__ = ["CA_KEY_KINDS", "CARecord", "ca_pem", "create_root", "create_sub", "generate_key",
@@ -143,9 +144,8 @@ def _create_ca(s: Session, name: str, key_label: str, subject: str, days: int | 
         signing_key = s.ca_key(issuer_rec)
     # Step 3: write-ahead.
     what = f"CA {name!r}"
-    s.log_event("ca.intent", {"ca": name, "issuer": issuer_name, "key": key_label,
-                              "serial": serial_hex(serial), "subject": dn.rfc4514_string(),
-                              "days": days})
+    s.record(CaIntent(ca=name, issuer=issuer_name, key=key_label, serial=serial_hex(serial),
+                   subject=dn.rfc4514_string(), days=days))
     # Step 4: lint, sign, verify.
     linted = lint_certificate(builder, signing_key.public_key(), "pkix", what)
     cert = sign_certificate(linted, signing_key, what)
@@ -160,13 +160,8 @@ def _create_ca(s: Session, name: str, key_label: str, subject: str, days: int | 
         not_after=cert.not_valid_after_utc.isoformat(), created_at=format_time(now),
     )
     s.ledger.add_ca(rec)
-    entry = s.log_event("ca.created", {
-        "ca": name, "kind": rec.kind, "issuer": issuer_name, "serial": rec.serial,
-        "cert_sha256": rec.cert_sha256, "spki_sha256": spki, "key": key_label,
-        "key_algorithm": rec.key_algorithm,
-        "key_attributes": s.token.key_attributes(key_label).to_json(),
-        "lint_findings": [str(f) for f in linted.findings],
-    })
+    entry = s.record(ca_created(rec, s.token.key_attributes(key_label).to_json(),
+                             [str(f) for f in linted.findings]))
     s.ledger.mark_ca_logged(name, entry.seq)
     write_new(out, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
     return rec

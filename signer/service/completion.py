@@ -16,19 +16,29 @@ Every completion is logged, marked ``recovered``.
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
 from signer.core.crl import crl_signed_by
-from signer.core.decision import decision_sha256, verdict_data
-from signer.core.logstate import digest_list
+from signer.core.decision import decision_sha256
 from signer.service import integrity
 from signer.service.integrity import IntegrityError
 from signer.store.files import write_new
 from signer.store.ledger import CertRow, RARow
+from signer.store.log.events import (
+    BatchImported,
+    BatchIntent,
+    Event,
+    RevokeIntent,
+    Verdict,
+    ca_created,
+    cert_issued,
+    crl_issued,
+)
+from signer.store.log.state import digest_list
 
 if TYPE_CHECKING:  # the session calls this module at login; it imports no service module
     from signer.service.session import Session
@@ -73,11 +83,7 @@ def _complete_cas(session: Session) -> None:
         if not _issued_by(cert, issuer) or hashlib.sha256(rec.cert_der).hexdigest() \
                 != rec.cert_sha256:
             raise _fail(f"CA {rec.name!r} (its certificate does not verify)")
-        entry = session.log_event("ca.created", {
-            "ca": rec.name, "kind": rec.kind, "issuer": rec.issuer, "serial": rec.serial,
-            "cert_sha256": rec.cert_sha256, "spki_sha256": rec.spki_sha256,
-            "key": rec.key_label, "key_algorithm": rec.key_algorithm, "key_attributes": None,
-            "lint_findings": [], "recovered": True})
+        entry = session.record(ca_created(rec, None, [], recovered=True))
         session.ledger.mark_ca_logged(rec.name, entry.seq)
         out = session.paths.certs / f"{rec.name}.pem"
         if not out.exists():
@@ -110,9 +116,8 @@ def _complete_batches(session: Session) -> None:
                 digest_list(decision_sha256(r.decision) for r in rows),
                 integrity.revocation_rows_digest(revs)):
             raise _fail(f"staged batch {b.id!r}")
-        entry = session.log_event("batch.imported", {**intent, "recovered": True})
-        session.log_many("verdict", [{**verdict_data(b.id, r.decision), "recovered": True}
-                                 for r in rows])
+        entry = session.record(BatchImported.of(BatchIntent.from_data(intent), recovered=True))
+        session.record_all([Verdict.of(b.id, r.decision, recovered=True) for r in rows])
         session.ledger.mark_batch_logged(b.id, entry.seq)
 
 
@@ -121,7 +126,7 @@ def _complete_certificates(session: Session) -> None:
     rows = session.ledger.unlogged_certificates()
     if not rows:
         return
-    events: list[dict[str, Any]] = []
+    events: list[Event] = []
     issuers: dict[str, x509.Certificate] = {}
     decisions: dict[str, dict[str, integrity.StagedRequest]] = {}
     rows = _mark_already_logged(session, rows, "cert.issued")
@@ -142,9 +147,9 @@ def _complete_certificates(session: Session) -> None:
                 or not _issued_by(cert, issuers[row.ca]) \
                 or format(cert.serial_number, "x") != row.serial:
             raise _fail(f"certificate {row.serial} of CA {row.ca!r} (not the one announced)")
-        events.append(cert_issued_entry(row, cert, req.decision.subscriber,
-                                        req.decision.profile) | {"recovered": True})
-    entries = session.log_many("cert.issued", events)
+        events.append(cert_issued(row, cert, req.decision.subscriber, req.decision.profile,
+                                  recovered=True))
+    entries = session.record_all(events)
     session.ledger.mark_certificates_logged([(e.data["ca"], e.data["serial"], e.seq)
                                          for e in entries])
 
@@ -178,17 +183,6 @@ def _mark_already_logged(session: Session, rows: list[CertRow], kind: str) -> li
     return [r for r in rows if (r.ca, r.serial) not in done]
 
 
-def cert_issued_entry(row: CertRow, cert: x509.Certificate, subscriber: str,
-                      profile: str) -> dict[str, Any]:
-    """The ``cert.issued`` entry of a certificate (normal path and recovery alike)."""
-    return {"batch": row.batch_id, "id": row.request_id, "ca": row.ca, "serial": row.serial,
-            "profile": profile, "subscriber": subscriber,
-            "cert_sha256": hashlib.sha256(row.cert_der).hexdigest(),
-            "tbs_sha256": hashlib.sha256(cert.tbs_certificate_bytes).hexdigest(),
-            "spki_sha256": row.spki_sha256,
-            "not_after": cert.not_valid_after_utc.isoformat()}
-
-
 def _complete_crls(session: Session) -> None:
     state = session.state
     for row in session.ledger.unlogged_crls():
@@ -203,11 +197,7 @@ def _complete_crls(session: Session) -> None:
         if not crl_signed_by(crl, issuer) \
                 or hashlib.sha256(row.der).hexdigest() != row.sha256:
             raise _fail(f"CRL {row.number} of CA {row.ca!r} (it does not verify)")
-        entry = session.log_event("crl.issued", {
-            "ca": row.ca, "number": row.number, "crl_sha256": row.sha256,
-            "entries": len(crl), "this_update": row.this_update,
-            "next_update": row.next_update, "batch": row.batch_id, "warning": None,
-            "recovered": True})
+        entry = session.record(crl_issued(row, len(crl), None, recovered=True))
         session.ledger.mark_crl_logged(row.ca, row.number, entry.seq)
         stored = session.paths.crls / f"{row.ca}-{row.number}.crl"
         if not stored.exists():
@@ -219,13 +209,14 @@ def _complete_revocations(session: Session) -> None:
     rows = _mark_already_logged(session, session.ledger.unlogged_revocations(), "revoked")
     if not rows:
         return
-    events = []
+    events: list[Event] = []
     for row in rows:
         intent = state.pending_revocations.get((row.ca, row.serial))
         if intent is None or intent["reason"] != row.revocation_reason:
             raise _fail(f"a revocation of certificate {row.serial} of CA {row.ca!r}")
-        events.append({**integrity.revoked_entry(session.log, row, str(row.revoked_at), intent), "recovered": True})
-    entries = session.log_many("revoked", events)
+        events.append(integrity.revoked_event(session.log, row, str(row.revoked_at),
+                                              RevokeIntent.from_data(intent), recovered=True))
+    entries = session.record_all(events)
     session.ledger.mark_revocations_logged([(e.data["ca"], e.data["serial"], e.seq)
                                         for e in entries])
 

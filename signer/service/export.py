@@ -19,7 +19,6 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from signer.core.checkpoint import format_tlog_proof
 from signer.core.clock import format_time

@@ -3,7 +3,7 @@
 Anyone who can write ``ledger.sqlite`` between sessions could otherwise add names to a staged
 decision, flip a verdict, swap an RA key, erase a revocation or roll a counter back. Each check
 here compares what an operation is about to use with what the token-signed log recorded
-(``signer.core.logstate``); a difference raises ``IntegrityError`` naming the row, and the operation
+(``signer.store.log.state``); a difference raises ``IntegrityError`` naming the row, and the operation
 stops before anything is signed, revoked or exported (the CLI and the TUI log the refusal).
 
 The checks cost little by design: digests and counters are compared, rows are hashed once, the
@@ -17,15 +17,15 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
 
 from cryptography import x509
 
 from signer.core.decision import DecisionError, StoredDecision, decision_sha256
-from signer.core.logstate import BatchFact, LogState, chain, digest_list, revocation_item
 from signer.errors import LogError, SignerError
 from signer.store.ledger import CARecord, CertRow, Ledger, RequestRow, RevocationRequestRow
 from signer.store.log import CeremonyLog
+from signer.store.log.events import Revoked, RevokeIntent
+from signer.store.log.state import BatchFact, LogState, chain, digest_list, revocation_item
 
 AUDIT_HINT = "run `signer audit verify` and call the auditors"
 
@@ -236,8 +236,9 @@ def logged_not_after(log: CeremonyLog, row: CertRow) -> str:
     return cert.not_valid_after_utc.isoformat()
 
 
-def revoked_entry(log: CeremonyLog, row: CertRow, when: str,
-                  intent: dict[str, Any]) -> dict[str, Any]:
-    return {"ca": row.ca, "serial": row.serial, "reason": intent["reason"], "revoked_at": when,
-            "not_after": logged_not_after(log, row), "batch": intent.get("batch"),
-            "position": intent.get("position")}
+def revoked_event(log: CeremonyLog, row: CertRow, when: str, intent: RevokeIntent,
+                  recovered: bool = False) -> Revoked:
+    """The ``revoked`` record of a revocation its intent announced."""
+    return Revoked(ca=row.ca, serial=row.serial, reason=intent.reason, revoked_at=when,
+                   not_after=logged_not_after(log, row), batch=intent.batch,
+                   position=intent.position, recovered=recovered)

@@ -23,6 +23,7 @@ from signer.errors import SignerError
 from signer.service import integrity
 from signer.service.session import Session
 from signer.store.ledger import RARow
+from signer.store.log.events import RaReplaced, RaRevoked, RaTrusted
 
 RA_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")  # the request bundle's `ra` field
 
@@ -63,7 +64,7 @@ def trust_ra(session: Session, name: str, raw: bytes) -> str:
         raise SignerError(f"RA {name!r} is already known; use `signer ra replace` for a new key")
     key_id = _check_new_key(session, raw)
     when = format_time(session.ceremony_time)
-    session.log_event("ra.trusted", {"ra": name, "key_id": key_id, "public_key": raw.hex()})
+    session.record(RaTrusted(ra=name, key_id=key_id, public_key=raw.hex()))
     session.ledger.trust_ra(RARow(name, raw, key_id, 0, when, None))
     return key_id
 
@@ -78,8 +79,7 @@ def replace_ra_key(session: Session, name: str, raw: bytes) -> tuple[str, str]:
     integrity.check_ra_for_import(session.ledger, session.state, name)
     key_id = _check_new_key(session, raw)
     old = fact.key_id
-    session.log_event("ra.replaced", {"ra": name, "old_key_id": old, "key_id": key_id,
-                                  "public_key": raw.hex()})
+    session.record(RaReplaced(ra=name, old_key_id=old, key_id=key_id, public_key=raw.hex()))
     session.ledger.replace_ra_key(name, raw, key_id)
     return old, key_id
 
@@ -91,7 +91,7 @@ def revoke_ra(session: Session, name: str, reason: str) -> str:
         raise SignerError(f"unknown RA {name!r}")
     if fact.revoked:
         raise SignerError(f"RA {name!r} is already revoked")
-    session.log_event("ra.revoked", {"ra": name, "key_id": fact.key_id, "reason": reason[:500]})
+    session.record(RaRevoked(ra=name, key_id=fact.key_id, reason=reason[:500]))
     session.ledger.revoke_ra(name, format_time(session.ceremony_time))
     return fact.key_id
 

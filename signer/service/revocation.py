@@ -2,7 +2,7 @@
 
 A revocation is announced in the log (``revoke.intent``), recorded in the ledger, then logged
 (``revoked``) with the certificate's notAfter as the log recorded it at issuance; the log keeps
-a hash chain of each CA's revocations (``signer.core.logstate``). A CRL is built only from ledger
+a hash chain of each CA's revocations (``signer.store.log.state``). A CRL is built only from ledger
 rows that reproduce that chain, and numbered from the log's last CRL number, so a revocation
 erased, added or altered in the ledger between sessions stops CRL issuance.
 """
@@ -25,6 +25,7 @@ from signer.service import integrity
 from signer.service.session import Session
 from signer.store.files import check_new_output, write_new
 from signer.store.ledger import CRLRow, Ledger
+from signer.store.log.events import CrlIntent, RevokeIntent, crl_issued
 
 FULL_LINT_MAX = 10_000  # above this many entries, pkilint judges a sample (see lint_crl)
 
@@ -89,12 +90,12 @@ def revoke_many(session: Session, items: Sequence[RevokeItem]) -> None:
         integrity.logged_not_after(session.log, row)  # refuse before anything is logged
         rows.append(row)
     when = format_time(session.ceremony_time)
-    intents = [{"ca": it.ca, "serial": it.serial, "reason": it.reason, "batch": it.batch,
-                "position": it.position} for it in items]
-    session.log_many("revoke.intent", intents)
+    intents = [RevokeIntent(ca=it.ca, serial=it.serial, reason=it.reason, batch=it.batch,
+                            position=it.position) for it in items]
+    session.record_all(intents)
     session.ledger.revoke([(it.ca, it.serial, when, it.reason) for it in items])
-    entries = session.log_many("revoked", [integrity.revoked_entry(session.log, row, when, intent)
-                                       for row, intent in zip(rows, intents, strict=True)])
+    entries = session.record_all([integrity.revoked_event(session.log, row, when, intent)
+                               for row, intent in zip(rows, intents, strict=True)])
     session.ledger.mark_revocations_logged([(e.data["ca"], e.data["serial"], e.seq)
                                         for e in entries])
 
@@ -140,21 +141,17 @@ def issue_crl(session: Session, ca: str, *, batch_id: str | None = None,
     key = session.ca_key(rec)
     stored = session.paths.crls / f"{ca}-{number}.crl"
     check_new_output(stored)
-    session.log_event("crl.intent", {"ca": ca, "number": number, "entries": len(entries),
-                                 "this_update": format_time(now),
-                                 "next_update": format_time(next_update)})
+    session.record(CrlIntent(ca=ca, number=number, entries=len(entries),
+                          this_update=format_time(now), next_update=format_time(next_update)))
     linted = lint_crl(builder, key.public_key(), f"CRL {number} of {ca!r}", sample)
     crl = sign_crl(linted, key, f"CRL {number} of {ca!r}")
     if not crl_signed_by(crl, issuer_cert):  # I5, against the certificate
         raise SignerError(f"CRL {number} of {ca!r} does not verify against the CA certificate")
     der = crl.public_bytes(serialization.Encoding.DER)
     sha = crl_digest(crl)
-    session.ledger.add_crl(CRLRow(ca, number, format_time(now), format_time(next_update), der, sha,
-                              batch_id))
-    entry = session.log_event("crl.issued", {
-        "ca": ca, "number": number, "crl_sha256": sha, "entries": len(entries),
-        "this_update": format_time(now), "next_update": format_time(next_update),
-        "batch": batch_id, "warning": warning})
+    row = CRLRow(ca, number, format_time(now), format_time(next_update), der, sha, batch_id)
+    session.ledger.add_crl(row)
+    entry = session.record(crl_issued(row, len(entries), warning))
     session.ledger.mark_crl_logged(ca, number, entry.seq)
     pem = crl.public_bytes(serialization.Encoding.PEM)
     write_new(stored, pem)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,15 +34,15 @@ from signer.core import quorum
 from signer.core.checkpoint import Checkpoint
 from signer.core.clock import format_time, utc_now
 from signer.core.config import Config, parse_quorum
-from signer.core.logstate import LogState
 from signer.core.profiles import spki_sha256
 from signer.errors import AirGapError, ConfigError, LogError, SignerError
 from signer.service.completion import complete_interrupted
 from signer.store import airgap
 from signer.store.home import HomePaths, load_config, sys_net
 from signer.store.ledger import CARecord, Ledger
-from signer.store.log import CeremonyLog, Entry
+from signer.store.log import CeremonyLog, Entry, events
 from signer.store.log.recovery import CONFIRMATION, PROCEDURE, check_log_for_session
+from signer.store.log.state import LogState
 from signer.store.secrets import read_secret_file, secure_process
 from signer.version import VERSION
 from transfer.errors import TransferError
@@ -228,7 +228,7 @@ class Session:
         if self.state.config_sha256 != self.config.digest:
             # The policy in force, in full, whenever it changes: auditors judge each batch
             # again with the policy that judged it, and see every change.
-            self.log_event("config", {"sha256": self.config.digest, "text": self.config.text})
+            self.record(events.Config(self.config.digest, self.config.text))
         self.log_event("session.open", {
             "version": VERSION, "config_sha256": self.config.digest, "rehearsal": self.rehearsal,
             "token": {"label": st.label, "serial": st.serial, "model": st.model},
@@ -251,6 +251,19 @@ class Session:
     def log_event(self, kind: str, data: dict[str, Any]) -> Entry:
         """Append one entry at the ceremony time (the session must be unlocked)."""
         return self.log.append(kind, data, format_time(self.ceremony_time))
+
+    def record(self, event: events.Event) -> Entry:
+        """Append one record (a typed event) at the ceremony time."""
+        return self.log_event(event.TYPE, event.data())
+
+    def record_all(self, records: Sequence[events.Event]) -> list[Entry]:
+        """Append records of one type with one write and one fsync."""
+        if not records:
+            return []
+        kinds = {e.TYPE for e in records}
+        if len(kinds) != 1:
+            raise SignerError(f"one append is one event type, not {sorted(kinds)}")
+        return self.log_many(records[0].TYPE, [e.data() for e in records])
 
     def log_many(self, kind: str, items: list[dict[str, Any]]) -> list[Entry]:
         """Append entries of one kind with one write and one fsync."""

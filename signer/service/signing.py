@@ -30,12 +30,18 @@ from signer.core.issuance import Failed, Issued, Job, issue_one
 from signer.core.profiles import new_serial, serial_hex
 from signer.errors import SignerError
 from signer.service import integrity
-from signer.service.completion import cert_issued_entry
 from signer.service.integrity import StagedRequest
 from signer.service.revocation import RevokeItem, check_revocation, issue_crl, revoke_many
 from signer.service.session import Session
 from signer.service.workers import WorkerPool
 from signer.store.ledger import CARecord, CertRow
+from signer.store.log.events import (
+    Approval,
+    IssueFailed,
+    IssueIntent,
+    RevocationRejected,
+    cert_issued,
+)
 
 CHUNK = 64
 WORKER_THRESHOLD = 2 * CHUNK  # below this, starting worker processes costs more than it saves
@@ -100,8 +106,7 @@ def sign_batch(session: Session, batch_id: str, approve: list[str] | None = None
             raise SignerError(f"--approve-ca {rid}: not an accepted sub-CA request")
     for rid in dict.fromkeys(approve or []):  # step 2: the log first, then the ledger's copy
         if not by_id[rid].approved:
-            session.log_event("approval", {"batch": batch_id, "id": rid,
-                                       "share_indices": session.share_indices})
+            session.record(Approval(batch=batch_id, id=rid, share_indices=session.share_indices))
         ledger.approve(batch_id, rid)
     approved = {s.row.id for s in staged.requests if s.approved} | set(approve or [])
     issued = ledger.issued_for_batch(batch_id)
@@ -199,9 +204,8 @@ class _Issuer:
             used.add((d.ca, serial_hex(serial)))
             prepared.append((s, Job(s.row.id, d, serial)))
         # I2: the intent to sign is durable before the token is asked.
-        session.log_many("issue.intent", [
-            {"batch": self.batch_id, "id": s.row.id, "ca": j.decision.ca,
-             "serial": serial_hex(j.serial)} for s, j in prepared])
+        session.record_all([IssueIntent(batch=self.batch_id, id=s.row.id, ca=j.decision.ca,
+                                     serial=serial_hex(j.serial)) for s, j in prepared])
         return prepared
 
     def submit(self, chunk: list[StagedRequest]) -> None:
@@ -250,14 +254,14 @@ class _Issuer:
                 results: list[Issued | Failed]) -> None:
         session = self.session
         by_id = {r.request_id: r for r in results}
-        rows, certs, failures = [], [], []
+        rows, certs, failures = [], [], list[IssueFailed]()
         for s, job in prepared:
             out = by_id[job.request_id]
             d = job.decision
             if isinstance(out, Failed):
-                failures.append({"batch": self.batch_id, "id": s.row.id, "ca": d.ca,
-                                 "serial": serial_hex(job.serial), "code": out.code,
-                                 "message": out.message})
+                failures.append(IssueFailed(batch=self.batch_id, id=s.row.id, ca=d.ca,
+                                            serial=serial_hex(job.serial), code=out.code,
+                                            message=out.message))
                 continue
             cert = x509.load_der_x509_certificate(out.der)
             if cert.serial_number != job.serial or cert.issuer != self.certs[d.ca].subject:
@@ -270,18 +274,17 @@ class _Issuer:
             rows.append(row)
             certs.append(cert)
         if failures:  # the log first: a logged failure is never retried
-            session.log_many("issue.failed", failures)
+            session.record_all(failures)
             for f in failures:
-                session.ledger.set_failure(self.batch_id, f["id"], json.dumps(
-                    {"code": f["code"], "message": f["message"]}))
-            self.failed.extend({"id": f["id"], "code": f["code"], "message": f["message"]}
+                session.ledger.set_failure(self.batch_id, f.id, json.dumps(
+                    {"code": f.code, "message": f.message}))
+            self.failed.extend({"id": f.id, "code": f.code, "message": f.message}
                                for f in failures)
         if not rows:
             return
         session.ledger.add_certificates(rows)
-        entries = session.log_many("cert.issued", [
-            cert_issued_entry(r, c, r.subscriber, r.profile) for r, c in zip(rows, certs,
-                                                                               strict=True)])
+        entries = session.record_all([cert_issued(r, c, r.subscriber, r.profile)
+                                   for r, c in zip(rows, certs, strict=True)])
         session.ledger.mark_certificates_logged([(r.ca, r.serial, e.seq)
                                              for r, e in zip(rows, entries, strict=True)])
         self.recorded += len(rows)
@@ -309,10 +312,10 @@ def _apply_revocations(session: Session, staged: integrity.StagedBatch) -> tuple
         else:
             items.append(RevokeItem(rv.ca, rv.serial, rv.reason, fact.id, rv.position))
     if rejected:
-        session.log_many("revocation.rejected", [
-            {"batch": fact.id, "position": p, "ca": ca, "serial": serial,
-             "code": reasons[0]["code"], "message": reasons[0]["message"]}
-            for p, ca, serial, reasons in rejected])
+        session.record_all([RevocationRejected(batch=fact.id, position=p, ca=ca, serial=serial,
+                                            code=reasons[0]["code"],
+                                            message=reasons[0]["message"])
+                         for p, ca, serial, reasons in rejected])
         for p, _, _, reasons in rejected:
             session.ledger.set_revocation_outcome(fact.id, p, "rejected", json.dumps(reasons))
     revoke_many(session, items)

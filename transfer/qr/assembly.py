@@ -114,7 +114,8 @@ class Assembly:
     # -- decoding --------------------------------------------------------------------------
 
     def _stream(self, packet: bytes) -> None:
-        assert self._decoder is not None
+        if self._decoder is None:  # set by the first frame, before any packet is streamed
+            raise FrameError("a packet arrived before the transfer's first frame")
         try:
             padded = self._decoder.add(packet)
         except FrameError as exc:

@@ -135,7 +135,8 @@ class ReaderProcess:
     def lines(self) -> Iterator[str]:
         """Lines until the reader's output ends (or stop() ends the reader)."""
         out = self._proc.stdout
-        assert out is not None
+        if out is None:  # started with stdout=PIPE: never None
+            raise FrameError(f"the reader {self.name!r} has no output")
         try:
             while True:
                 line = out.readline(MAX_LINE + 1)  # bounded: a longer line is split

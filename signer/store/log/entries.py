@@ -19,9 +19,9 @@ from typing import IO, Any
 
 from signer.core.canonical import canonical_json
 from signer.core.checkpoint import Checkpoint
-from signer.core.logstate import LogState
 from signer.core.merkle import TreeBuilder, leaf_hash
 from signer.errors import LogError
+from signer.store.log.state import LogState
 
 MAX_LINE_BYTES = 1 << 20
 CHECKPOINT_TYPE = "checkpoint"

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from signer.core.canonical import canonical_json
 from signer.core.checkpoint import Checkpoint, check_origin, parse_signed_checkpoint
-from signer.core.logstate import LogState
 from signer.errors import LogError
 from signer.store.log.entries import (
     _MAX_COUNTED_TYPES,
@@ -25,6 +24,7 @@ from signer.store.log.entries import (
     fold,
     iter_lines,
 )
+from signer.store.log.state import LogState
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 A ``checkpoint`` entry commits to every entry before it with a signed C2SP checkpoint
 (DESIGN §5 "Ceremony log"), so each checkpoint is covered by the next one. Appends are
 write-ahead (I2): O_APPEND, then fsync, before the caller acts. Opening folds every entry into
-the facts the service checks the ledger against (``signer.core.logstate``). Signing is a
+the facts the service checks the ledger against (``signer.store.log.state``). Signing is a
 callback; this module imports no HSM code.
 
 Known limit: the time field of the *last* checkpoint entry is not covered by any signature
@@ -27,7 +27,6 @@ from signer.core.checkpoint import (
     checkpoint_of_note_unverified,
     sign_checkpoint,
 )
-from signer.core.logstate import LogState, check_fields
 from signer.core.merkle import (
     HASH_SIZE,
     SubtreeCache,
@@ -51,6 +50,7 @@ from signer.store.log.entries import (
     fold,
     iter_lines,
 )
+from signer.store.log.state import LogState, check_fields
 
 
 class _Leaves(Sequence[bytes]):
@@ -89,7 +89,7 @@ class CeremonyLog:
         self._checkpoints: list[tuple[int, Checkpoint, str]] = []
         self._broken = False
         self._offsets = array("Q")
-        self.state = LogState()  # the facts folded from every entry (signer.core.logstate)
+        self.state = LogState()  # the facts folded from every entry (signer.store.log.state)
 
     @classmethod
     def open(cls, path: Path | str, origin: str, *, create: bool = False) -> CeremonyLog:

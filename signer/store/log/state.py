@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from signer.store.log.events import REQUIRED_FIELDS
+
 ZERO_HASH = "00" * 32
 
 
@@ -107,7 +109,9 @@ class LogState:
     certificates: int = 0  # every certificate logged (CA certificates included)
     # Intents without their result yet, for recovering a crash between the ledger and the log:
     # (ca, serial) -> (batch, id); (ca, number); CA name -> serial; batch id -> its digests;
-    # (ca, serial) -> the revocation's data.
+    # (ca, serial) -> the revocation's data. Each stays until its result is logged: an intent
+    # abandoned (the token failed before answering) only ever lets the appliance complete the
+    # very object it announced, which only the token could have made.
     pending_certs: dict[tuple[str, str], tuple[str | None, str | None]] = field(
         default_factory=dict)
     pending_crls: set[tuple[str, int]] = field(default_factory=set)
@@ -132,16 +136,6 @@ def _config(s: LogState, d: Mapping[str, Any], time: str) -> None:
 
 def _session_open(s: LogState, d: Mapping[str, Any], time: str) -> None:
     s.config_sha256 = d.get("config_sha256", s.config_sha256)
-
-
-def _session_close(s: LogState, d: Mapping[str, Any], time: str) -> None:
-    # A session that closed cleanly leaves no intent waiting: anything still pending was
-    # abandoned (the token failed before answering) and can never be recovered later.
-    s.pending_certs.clear()
-    s.pending_crls.clear()
-    s.pending_cas.clear()
-    s.pending_batches.clear()
-    s.pending_revocations.clear()
 
 
 def _ra_trusted(s: LogState, d: Mapping[str, Any], time: str) -> None:
@@ -243,7 +237,7 @@ def _ca_created(s: LogState, d: Mapping[str, Any], time: str) -> None:
 
 
 _HANDLERS = {
-    "config": _config, "session.open": _session_open, "session.close": _session_close,
+    "config": _config, "session.open": _session_open,
     "ra.trusted": _ra_trusted, "ra.replaced": _ra_replaced, "ra.revoked": _ra_revoked,
     "batch.intent": _batch_intent, "batch.imported": _batch_imported, "approval": _approval,
     "issue.intent": _issue_intent, "cert.issued": _cert_issued, "issue.failed": _issue_failed,
@@ -251,34 +245,6 @@ _HANDLERS = {
     "revocation.rejected": _revocation_rejected,
     "crl.intent": _crl_intent, "crl.issued": _crl_issued,
     "ca.intent": _ca_intent, "ca.created": _ca_created,
-}
-
-
-# The fields each folded entry type must carry (checked before an entry is written, so the
-# log never holds an entry that its own fold cannot read).
-REQUIRED_FIELDS: dict[str, frozenset[str]] = {
-    "config": frozenset({"sha256", "text"}),
-    "ra.trusted": frozenset({"ra", "key_id", "public_key"}),
-    "ra.replaced": frozenset({"ra", "old_key_id", "key_id", "public_key"}),
-    "ra.revoked": frozenset({"ra", "key_id"}),
-    "batch.intent": frozenset({"batch", "ra", "ra_key_id", "sequence", "digest",
-                               "decisions_sha256", "revocations_sha256", "requests"}),
-    "batch.imported": frozenset({"batch", "ra", "ra_key_id", "sequence", "digest",
-                                 "decisions_sha256", "revocations_sha256", "requests"}),
-    "verdict": frozenset({"batch", "id", "verdict", "decision_sha256"}),
-    "approval": frozenset({"batch", "id"}),
-    "issue.intent": frozenset({"batch", "id", "ca", "serial"}),
-    "cert.issued": frozenset({"batch", "id", "ca", "serial", "cert_sha256", "subscriber",
-                              "spki_sha256", "not_after"}),
-    "issue.failed": frozenset({"batch", "id", "ca", "serial", "code", "message"}),
-    "revoke.intent": frozenset({"ca", "serial", "reason"}),
-    "revoked": frozenset({"ca", "serial", "reason", "revoked_at", "not_after"}),
-    "revocation.rejected": frozenset({"batch", "position", "ca", "serial", "code"}),
-    "crl.intent": frozenset({"ca", "number"}),
-    "crl.issued": frozenset({"ca", "number", "crl_sha256"}),
-    "ca.intent": frozenset({"ca", "serial"}),
-    "ca.created": frozenset({"ca", "kind", "issuer", "key", "serial", "cert_sha256",
-                             "spki_sha256"}),
 }
 
 

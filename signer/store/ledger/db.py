@@ -2,7 +2,7 @@
 
 It is an index, not the source of truth: every fact that decides what gets signed or revoked
 is in the ceremony log, and the service checks the rows it uses against the log's facts
-(``signer.core.logstate``) before it acts. Rows carry the log sequence number of the entry that
+(``signer.store.log.state``) before it acts. Rows carry the log sequence number of the entry that
 recorded them (``log_seq``, NULL until logged), so recovering from a crash between the ledger
 and the log never scans the log. Uniqueness that the invariants depend on is a constraint here:
 (CA, serial) for I3, (CA, CRL number) for I4, (RA, sequence) for I7.
@@ -16,224 +16,22 @@ import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from signer.errors import LedgerError
-
-SCHEMA_VERSION = "2"
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS cas (
-    name TEXT PRIMARY KEY,
-    kind TEXT NOT NULL CHECK (kind IN ('root', 'sub')),
-    issuer TEXT NOT NULL,
-    key_label TEXT NOT NULL,
-    key_algorithm TEXT NOT NULL,
-    spki_sha256 TEXT NOT NULL UNIQUE,
-    serial TEXT NOT NULL,
-    cert_der BLOB NOT NULL,
-    cert_sha256 TEXT NOT NULL,
-    not_before TEXT NOT NULL,
-    not_after TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    log_seq INTEGER
-);
-CREATE TABLE IF NOT EXISTS certificates (
-    ca TEXT NOT NULL,
-    serial TEXT NOT NULL,
-    profile TEXT NOT NULL,
-    subscriber TEXT NOT NULL,
-    batch_id TEXT,
-    request_id TEXT,
-    spki_sha256 TEXT NOT NULL,
-    not_before TEXT NOT NULL,
-    not_after TEXT NOT NULL,
-    cert_der BLOB NOT NULL,
-    cert_sha256 TEXT NOT NULL UNIQUE,
-    issued_at TEXT NOT NULL,
-    revoked_at TEXT,
-    revocation_reason TEXT,
-    log_seq INTEGER,
-    revoked_seq INTEGER,
-    PRIMARY KEY (ca, serial)
-);
-CREATE INDEX IF NOT EXISTS certificates_spki ON certificates (spki_sha256, log_seq);
-CREATE INDEX IF NOT EXISTS certificates_log ON certificates (log_seq);
--- One certificate per request of a batch, for ever: a resumed or concurrent run cannot double.
-CREATE UNIQUE INDEX IF NOT EXISTS certificates_request ON certificates (batch_id, request_id)
-    WHERE batch_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS certificates_revoked ON certificates (ca, revoked_seq)
-    WHERE revoked_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS certificates_unlogged ON certificates (ca) WHERE log_seq IS NULL;
-CREATE INDEX IF NOT EXISTS revocations_unlogged ON certificates (ca)
-    WHERE revoked_at IS NOT NULL AND revoked_seq IS NULL;
-CREATE TABLE IF NOT EXISTS crls (
-    ca TEXT NOT NULL,
-    number INTEGER NOT NULL,
-    this_update TEXT NOT NULL,
-    next_update TEXT NOT NULL,
-    der BLOB NOT NULL,
-    sha256 TEXT NOT NULL,
-    batch_id TEXT,
-    log_seq INTEGER,
-    PRIMARY KEY (ca, number)
-);
-CREATE TABLE IF NOT EXISTS ra_keys (
-    name TEXT PRIMARY KEY,
-    public_key BLOB NOT NULL,
-    key_id TEXT NOT NULL UNIQUE,
-    last_sequence INTEGER NOT NULL DEFAULT 0,
-    trusted_at TEXT NOT NULL,
-    revoked_at TEXT
-);
-CREATE TABLE IF NOT EXISTS batches (
-    id TEXT PRIMARY KEY,
-    ra TEXT NOT NULL,
-    sequence INTEGER NOT NULL,
-    digest TEXT NOT NULL UNIQUE,
-    created TEXT NOT NULL,
-    imported_at TEXT NOT NULL,
-    raw BLOB NOT NULL,
-    state TEXT NOT NULL,
-    log_seq INTEGER,
-    UNIQUE (ra, sequence)
-);
-CREATE TABLE IF NOT EXISTS requests (
-    batch_id TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    id TEXT NOT NULL,
-    ca TEXT NOT NULL,
-    profile TEXT NOT NULL,
-    subscriber TEXT NOT NULL,
-    verdict TEXT NOT NULL CHECK (verdict IN ('accept', 'reject')),
-    decision TEXT NOT NULL,
-    approved INTEGER NOT NULL DEFAULT 0,
-    failure TEXT,
-    PRIMARY KEY (batch_id, id)
-);
-CREATE TABLE IF NOT EXISTS revocation_requests (
-    batch_id TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    ca TEXT NOT NULL,
-    serial TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    verdict TEXT NOT NULL CHECK (verdict IN ('accept', 'reject')),
-    reasons TEXT NOT NULL,
-    status TEXT NOT NULL,
-    outcome_reasons TEXT NOT NULL,
-    PRIMARY KEY (batch_id, position)
-);
-"""
-
-
-@dataclass(frozen=True)
-class CARecord:
-    name: str
-    kind: str
-    issuer: str
-    key_label: str
-    key_algorithm: str
-    spki_sha256: str
-    serial: str
-    cert_der: bytes
-    cert_sha256: str
-    not_before: str
-    not_after: str
-    created_at: str
-    log_seq: int | None = None
-
-
-@dataclass(frozen=True)
-class CertRow:
-    ca: str
-    serial: str
-    profile: str
-    subscriber: str
-    batch_id: str | None
-    request_id: str | None
-    spki_sha256: str
-    not_before: str
-    not_after: str
-    cert_der: bytes
-    cert_sha256: str
-    issued_at: str
-    revoked_at: str | None = None
-    revocation_reason: str | None = None
-    log_seq: int | None = None
-    revoked_seq: int | None = None
-
-
-@dataclass(frozen=True)
-class CRLRow:
-    ca: str
-    number: int
-    this_update: str
-    next_update: str
-    der: bytes
-    sha256: str
-    batch_id: str | None
-    log_seq: int | None = None
-
-
-@dataclass(frozen=True)
-class RARow:
-    name: str
-    public_key: bytes
-    key_id: str
-    last_sequence: int
-    trusted_at: str
-    revoked_at: str | None = None
-
-
-@dataclass(frozen=True)
-class BatchRow:
-    id: str
-    ra: str
-    sequence: int
-    digest: str
-    created: str
-    imported_at: str
-    state: str
-
-
-@dataclass(frozen=True)
-class RequestRow:
-    batch_id: str
-    position: int
-    id: str
-    ca: str
-    profile: str
-    subscriber: str
-    verdict: str
-    decision: str  # the stored decision's canonical JSON (signer.core.decision), exactly as logged
-    approved: bool
-    failure: str | None = None  # JSON {"code", "message"} when signing it failed
-
-
-@dataclass(frozen=True)
-class RevocationRequestRow:
-    batch_id: str
-    position: int
-    ca: str
-    serial: str
-    reason: str
-    verdict: str  # at import: 'accept' (to be applied when the batch is signed) or 'reject'
-    reasons: str  # JSON list of {"code", "message"} found at import
-    status: str  # 'pending', 'revoked' or 'rejected'
-    outcome_reasons: str  # JSON list, for a revocation rejected when the batch was signed
-
-
-def _row(cls: Any, row: sqlite3.Row) -> Any:
-    d = dict(row)
-    for k in ("cert_der", "der", "public_key"):
-        if k in d and d[k] is not None:
-            d[k] = bytes(d[k])
-    if "approved" in d:
-        d["approved"] = bool(d["approved"])
-    return cls(**d)
+from signer.store.ledger.rows import (
+    SCHEMA,
+    SCHEMA_VERSION,
+    BatchRow,
+    CARecord,
+    CertRow,
+    CRLRow,
+    RARow,
+    RequestRow,
+    RevocationRequestRow,
+    _row,
+)
 
 
 def _create_private(path: Path) -> None:
@@ -357,7 +155,7 @@ class Ledger:
         return _row(CARecord, rows[0]) if rows else None
 
     def list_cas(self) -> list[CARecord]:
-        return [_row(CARecord, r) for r in self._query("SELECT * FROM cas ORDER BY created_at, name")]
+        return [_row(CARecord, r) for r in self._query("SELECT * FROM cas ORDER BY created_at, log_seq, name")]
 
     def unlogged_cas(self) -> list[CARecord]:
         return [_row(CARecord, r) for r in self._query(
