@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := softhsm2 libzbar0 zbar-tools openssl libengine-pkcs11-openssl python3-venv chromium
+APT_PACKAGES := softhsm2 opensc-pkcs11 gcc libzbar0 zbar-tools openssl libengine-pkcs11-openssl python3-venv chromium
 STAMP := $(VENV)/.installed
 
 .PHONY: test demo deps system venv lint bench clean
@@ -27,7 +27,7 @@ deps: system venv
 
 test: deps
 	$(VENV)/bin/ruff check signer hsm transfer tests bench fuzz
-	$(VENV)/bin/mypy --strict transfer
+	$(VENV)/bin/mypy --strict transfer hsm
 	$(PY) -m pytest -q
 
 demo: deps
@@ -35,7 +35,7 @@ demo: deps
 
 lint: venv
 	$(VENV)/bin/ruff check signer hsm transfer tests bench fuzz
-	$(VENV)/bin/mypy --strict transfer
+	$(VENV)/bin/mypy --strict transfer hsm
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache

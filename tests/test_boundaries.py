@@ -21,6 +21,12 @@ def _loaded(module: str) -> set[str]:
 
 @pytest.mark.parametrize("module,forbidden", [
     ("hsm.token", {"signer", "transfer", "textual"}),
+    ("hsm.backup", {"signer", "transfer", "textual"}),
+    ("hsm.selector", {"signer", "transfer", "textual", "pkcs11"}),
+    ("hsm.pins", {"signer", "transfer", "textual", "pkcs11"}),
+    ("hsm.ecpoint", {"signer", "transfer", "textual", "pkcs11"}),
+    ("hsm.mechanisms", {"signer", "transfer", "textual", "pkcs11"}),
+    ("hsm.attributes", {"signer", "transfer", "textual", "pkcs11"}),
     ("transfer.bundle", {"signer", "hsm", "pkcs11", "textual"}),
     ("transfer.qr", {"signer", "hsm", "pkcs11", "textual"}),
     ("transfer.qr.live", {"signer", "hsm", "pkcs11", "textual"}),
@@ -44,14 +50,14 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-def test_only_hsm_token_imports_pkcs11_and_only_the_tui_imports_textual():
+def test_only_hsm_p11_imports_pkcs11_and_only_the_tui_imports_textual():
     for path in (ROOT / "signer").rglob("*.py"):
         names = _imports(path)
         assert "pkcs11" not in names, path
         if "tui" not in path.parts:
             assert "textual" not in names, path
     for path in (ROOT / "hsm").glob("*.py"):
-        if path.name != "token.py":
+        if path.name != "p11.py":
             assert "pkcs11" not in _imports(path), path
     for path in (ROOT / "transfer").rglob("*.py"):
         assert not _imports(path) & {"signer", "hsm", "pkcs11", "textual"}, path
