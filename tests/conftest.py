@@ -26,7 +26,7 @@ MODULE = next(
 )
 AT = "2026-11-29T10:00:00Z"
 PRECREATED = ("hsmtest", "imported", "wrongpin", "hier", "svc", "tuiquorum",
-              "backup-a", "backup-b", "hsmsel", "authkeys")
+              "backup-a", "backup-b", "backup-c", "hsmsel", "authkeys")
 SPY_MODULE = next(
     (p for p in ("/usr/lib/x86_64-linux-gnu/pkcs11/pkcs11-spy.so",
                  "/usr/lib/aarch64-linux-gnu/pkcs11/pkcs11-spy.so",
