@@ -38,6 +38,11 @@ _KEYGEN = {"rsa": "RSA_PKCS_KEY_PAIR_GEN", "ec": "EC_KEY_PAIR_GEN",
            "ed25519": "EC_EDWARDS_KEY_PAIR_GEN"}
 
 
+def keygen_mechanism(algorithm: str) -> str:
+    """The key-pair generation mechanism for ``algorithm``."""
+    return _KEYGEN[family(algorithm)]
+
+
 def digest_info(hash_name: str, digest: bytes) -> bytes:
     """DER DigestInfo for ``digest`` (the input of ``CKM_RSA_PKCS`` signing)."""
     if hash_name not in DIGEST_INFO_PREFIX or len(digest) != DIGEST_SIZE[hash_name]:

@@ -37,6 +37,7 @@ from hsm.keys import SignMechanism, TokenKey, wrap_key
 from hsm.mechanisms import (
     ALGORITHMS,
     MechanismReport,
+    keygen_mechanism,
     log_key_algorithm,
     requirements,
     sign_plan,
@@ -280,6 +281,10 @@ class Token:
                 f"algorithm {algorithm!r} is not allowed (choose one of {', '.join(ALGORITHMS)})")
         if not label or len(label) > 64 or not label.isprintable():
             raise HSMError("a key label must be 1-64 printable characters")
+        mech = keygen_mechanism(algorithm)
+        if mech not in self.mechanisms():  # asked before the token is (SoftHSM obliges anyway)
+            raise MechanismUnsupportedError(
+                f"token {self.label!r} does not offer CKM_{mech}: no {algorithm} keys on it")
         if self.label_in_use(label):
             raise KeyExistsError(f"a key labelled {label!r} already exists in the token")
         p11.generate_keypair(self._need_login(), algorithm, label, self.new_key_id(),
