@@ -219,3 +219,14 @@ def can_back_up(token: Token, algorithm: str) -> bool:
     finally:
         for obj in pair:
             p11.destroy(obj)
+
+
+def backup_log_key_algorithm(token: Token) -> str:
+    """The log key for a backup home: Ed25519 only where the token can also wrap Ed25519 keys.
+
+    Needs the backup key in place and the user logged in (``can_back_up`` probes).
+    """
+    algorithm = token.log_key_algorithm()
+    if algorithm == "ed25519" and not can_back_up(token, algorithm):
+        return "ec-p256"
+    return algorithm

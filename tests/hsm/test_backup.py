@@ -21,6 +21,7 @@ from pkcs11.exceptions import KeyNotWrappable
 from hsm.backup import (
     BACKUP_KEY_LABEL,
     backup_key_fingerprint,
+    backup_log_key_algorithm,
     can_back_up,
     has_backup_key,
     restore_key,
@@ -114,6 +115,8 @@ def test_softhsm_2_6_cannot_wrap_ed25519_keys_and_the_probe_says_so(pair):
     assert not can_back_up(a, "ed25519")
     assert can_back_up(a, "ec-p256") and can_back_up(a, "ec-p384")
     assert not any(k.label == "airgap-backup-probe" for k in a.list_keys())  # probes are gone
+    # so a backup home on SoftHSM 2.6 gets an ECDSA log key, which it can back up
+    assert a.log_key_algorithm() == "ed25519" and backup_log_key_algorithm(a) == "ec-p256"
 
 
 @pytest.mark.parametrize("label,alg", [("root-key", hashes.SHA256()),
