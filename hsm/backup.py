@@ -32,6 +32,7 @@ from hsm.errors import (
     HSMError,
     KeyExistsError,
     MechanismUnsupportedError,
+    PinLockedError,
     SignatureCheckError,
 )
 from hsm.mechanisms import family
@@ -105,8 +106,11 @@ def import_backup_key(token: Token, so_pin: str, secret: bytes) -> str:
         session = p11.open_session(token._token, LoginMode.PIN, so_pin, so=True)
     except p11.PKCS11Error as exc:
         err = p11.translate(exc, what)
-        raise (HSMAuthError(f"{what}: wrong SO PIN") if type(err) is HSMAuthError else err) \
-            from exc
+        if isinstance(err, PinLockedError):
+            err = PinLockedError(f"{what}: the token has locked the SO PIN")
+        elif type(err) is HSMAuthError:
+            err = HSMAuthError(f"{what}: wrong SO PIN")
+        raise err from exc
     try:
         if p11.find(session, "secret", BACKUP_KEY_LABEL):
             raise KeyExistsError(f"token {token.label!r} already holds a backup wrapping key")

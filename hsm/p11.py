@@ -56,7 +56,7 @@ _USER_PIN_FLAGS = ((TokenFlag.USER_PIN_LOCKED, " (the PIN is now locked)"),
 def translate(exc: Exception, what: str) -> HSMError:
     """Map a python-pkcs11 exception to a one-line HSMError (never echoing a PIN)."""
     if isinstance(exc, p11e.PinLocked):
-        return PinLockedError(f"{what}: the token has locked the PIN")
+        return PinLockedError(f"{what}: the token has locked the user PIN")
     if isinstance(exc, (p11e.PinIncorrect, p11e.PinInvalid, p11e.PinLenRange)):
         return HSMAuthError(f"{what}: wrong PIN")
     if isinstance(exc, (p11e.TokenNotPresent, p11e.DeviceRemoved, p11e.TokenNotRecognised)):
@@ -105,6 +105,15 @@ def present_tokens(lib: Any) -> list[tuple[TokenFacts, Any]]:
                 manufacturer=str(tok.manufacturer_id).rstrip(), model=str(tok.model).rstrip(),
             ), tok))
     return out
+
+
+def fresh_flags(lib: Any, facts: TokenFacts) -> int:
+    """The token's flags as C_GetTokenInfo says now (python-pkcs11 keeps them from creation)."""
+    kw: dict[str, Any] = {"token_label": facts.label}
+    if facts.serial:
+        kw["token_serial"] = facts.serial.encode()
+    with guard("reading token flags"):
+        return int(lib.get_token(**kw).flags)
 
 
 def flag_names(flags: int) -> list[str]:

@@ -106,8 +106,9 @@ class Token:
 
     # -- facts ---------------------------------------------------------------------------
 
-    def _flags(self) -> int:
-        return read_token_info(self.module_path, self.facts.slot_id).flags
+    def _flags(self, *, fresh: bool = False) -> int:
+        """The token's flags: as found (for the login mode), or ``fresh`` (try counters)."""
+        return p11.fresh_flags(self._lib, self.facts) if fresh else int(self._token.flags)
 
     def pin_limits(self) -> PinLimits:
         """``ulMinPinLen``..``ulMaxPinLen`` as the token states them now."""
@@ -145,8 +146,8 @@ class Token:
                pss: bool = False, backup: bool = False) -> TokenStatus:
         report = self.mechanism_report(algorithms, log_key, hashes=hashes, pss=pss,
                                        backup=backup)
-        raw = read_token_info(self.module_path, self.facts.slot_id)
-        limits = PinLimits.from_token_info(raw.min_pin_len, raw.max_pin_len)
+        limits = self.pin_limits()
+        flags = self._flags(fresh=True)
         try:
             chosen: str | None = log_key_algorithm(report.offered)
         except MechanismUnsupportedError:
@@ -155,12 +156,12 @@ class Token:
         return TokenStatus(
             module=self.module_path, label=self.label, serial=self.serial,
             manufacturer=self.facts.manufacturer, model=self.facts.model,
-            flags=p11.flag_names(raw.flags),
+            flags=p11.flag_names(flags),
             mechanisms={m: m in report.offered for m in names},
             logged_in=self._logged_in, slot_id=self.facts.slot_id,
             uri=TokenSelector(label=self.label, serial=self.serial or None).to_uri(),
             pin_min=limits.min_len, pin_max=limits.max_len,
-            protected_authentication_path=bool(raw.flags & p11.FLAG_PROTECTED_PATH),
+            protected_authentication_path=bool(flags & p11.FLAG_PROTECTED_PATH),
             log_key_algorithm=chosen, needs=report.to_json()["needs"],
             missing=[f"{n.purpose} needs {n.describe()}" for n in report.missing],
         )
@@ -191,11 +192,17 @@ class Token:
         except p11.PKCS11Error as exc:
             err = p11.translate(exc, what)
             if type(err) is HSMAuthError and not p11.is_error(exc, "UserNotLoggedIn"):
-                err = HSMAuthError(f"{what}: wrong PIN{p11.pin_flags_note(self._flags())}")
+                err = HSMAuthError(f"{what}: wrong PIN{self._tries_note()}")
             raise err from exc
         self._logged_in = True
         self._mode = mode
         self._context_pin = "" if mode is LoginMode.PROTECTED_PATH else pin
+
+    def _tries_note(self) -> str:
+        try:
+            return p11.pin_flags_note(self._flags(fresh=True))
+        except HSMError:
+            return ""
 
     def login_protected(self) -> None:
         """Log in through the protected authentication path (the PIN pad asks)."""
