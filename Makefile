@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := softhsm2 libzbar0 zbar-tools openssl libengine-pkcs11-openssl python3-venv chromium
+APT_PACKAGES := softhsm2 opensc-pkcs11 gcc libzbar0 zbar-tools openssl libengine-pkcs11-openssl python3-venv chromium
 STAMP := $(VENV)/.installed
 
 .PHONY: test demo deps system venv lint bench clean

@@ -43,3 +43,19 @@ class SignatureCheckError(HSMError):
 
 class DeviceError(HSMError):
     """The token failed or went away during an operation (session lost, device removed)."""
+
+
+class KeyFormatError(HSMError):
+    """The token returned key data that is not a valid key of the expected kind."""
+
+
+class TokenSelectionError(HSMError):
+    """A token selector (label, serial or RFC 7512 ``pkcs11:`` URI) is malformed or unsupported."""
+
+
+class PinPolicyError(HSMError):
+    """The token's PIN length limits cannot hold a PIN with the appliance's entropy floor."""
+
+
+class BackupError(HSMError):
+    """A key backup or restore was refused: wrong or missing wrapping key, mismatch, damage."""

@@ -92,19 +92,27 @@ class _TokenKey:
 
 
 class TokenRSAPrivateKey(_TokenKey, rsa.RSAPrivateKey):
-    """An RSA key in the token; PKCS#1 v1.5 or PSS (salt = digest length, MGF1 = same hash)."""
+    """An RSA key in the token; PKCS#1 v1.5 or PSS (salt = digest length, MGF1 = same hash).
+
+    How the token is asked (a combined ``CKM_SHA*_RSA_PKCS*`` or ``CKM_RSA_PKCS`` over a host
+    DigestInfo) is the backend's choice (``hsm.mechanisms.sign_plan``).
+    """
+
+    _public: rsa.RSAPublicKey
 
     def sign(
         self,
-        data: bytes,
+        data: bytes | bytearray | memoryview,
         padding: padding.AsymmetricPadding,
-        algorithm: hashes.HashAlgorithm | utils.Prehashed,
+        algorithm: hashes.HashAlgorithm | utils.Prehashed | utils.NoDigestInfo,
     ) -> bytes:
         name = _hash_name(algorithm)
+        assert isinstance(algorithm, hashes.HashAlgorithm)  # _hash_name refused the rest
+        data = bytes(data)
         if isinstance(padding, _PKCS1v15):
             mech = SignMechanism[f"RSA_PKCS1_{name.upper()}"]
         elif isinstance(padding, _PSS):
-            _check_pss(padding, algorithm)  # type: ignore[arg-type]
+            _check_pss(padding, algorithm)
             mech = SignMechanism[f"RSA_PSS_{name.upper()}"]
         else:
             raise MechanismUnsupportedError(f"RSA padding {padding.name} is not supported")
@@ -143,7 +151,11 @@ def _check_pss(pad: padding.PSS, algorithm: hashes.HashAlgorithm) -> None:
 class TokenECPrivateKey(_TokenKey, ec.EllipticCurvePrivateKey):
     """An EC key in the token. ECDSA is hashed on the host; the r||s result is DER-encoded."""
 
-    def sign(self, data: bytes, signature_algorithm: ec.EllipticCurveSignatureAlgorithm) -> bytes:
+    _public: ec.EllipticCurvePublicKey
+
+    def sign(self, data: bytes | bytearray | memoryview,
+             signature_algorithm: ec.EllipticCurveSignatureAlgorithm) -> bytes:
+        data = bytes(data)
         if not isinstance(signature_algorithm, ec.ECDSA):
             raise MechanismUnsupportedError("only ECDSA is supported for EC keys")
         name = _hash_name(signature_algorithm.algorithm)
@@ -182,7 +194,10 @@ class TokenECPrivateKey(_TokenKey, ec.EllipticCurvePrivateKey):
 class TokenEd25519PrivateKey(_TokenKey, ed25519.Ed25519PrivateKey):
     """An Ed25519 key in the token (CKM_EDDSA, pure EdDSA)."""
 
-    def sign(self, data: bytes) -> bytes:
+    _public: ed25519.Ed25519PublicKey
+
+    def sign(self, data: bytes | bytearray | memoryview) -> bytes:
+        data = bytes(data)
         signature = self._raw_sign(SignMechanism.EDDSA, data)
         return self._verified(signature, lambda: self._public.verify(signature, data))
 

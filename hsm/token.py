@@ -1,8 +1,12 @@
-"""The PKCS#11 boundary: the only module of the appliance that imports ``pkcs11``.
+"""One token, one session, in this process: selection, login, key generation, key use.
 
-It loads a module, finds a token by label or serial, logs in, generates CA keys with the
-safe template of I1, reads key attributes back, and hands out keys as ``cryptography``
-objects (see ``hsm.keys``). PKCS#11 exceptions are translated here into ``hsm.errors``.
+A token is chosen by label, serial or RFC 7512 URI (``hsm.selector``). Login is by PIN, or
+through the token's protected authentication path (a PIN pad: ``C_Login`` with a NULL PIN).
+CA keys are generated with the template of I1 (``backup=True``: extractable only under a trusted
+wrap), read back, and handed out as ``cryptography`` objects (``hsm.keys``) whose signatures adapt
+to the token (``hsm.mechanisms.sign_plan``) and are verified in software (I5); keys with
+CKA_ALWAYS_AUTHENTICATE get a context-specific login before each signature. Backup and restore
+live in ``hsm.backup``; every PKCS#11 call goes through ``hsm.p11``.
 
 python-pkcs11 keeps login state per process and initialises the module without OS locking,
 so a process holds one ``Token`` with one session; parallel signing uses worker processes.
@@ -12,118 +16,40 @@ It does not decide policy (which key may sign what): that is the signer's job.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import pkcs11
-import pkcs11.exceptions as p11e
-from asn1crypto.core import ObjectIdentifier, OctetString
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
-from pkcs11 import MGF, Attribute, KeyType, Mechanism, ObjectClass, TokenFlag
-from pkcs11.util.ec import encode_named_curve_parameters
 
+from hsm import p11
+from hsm.attributes import KeyAttributes
 from hsm.errors import (
-    DeviceError,
     HSMAuthError,
     HSMError,
     KeyExistsError,
     KeyMissingError,
     KeyUnsafeError,
     MechanismUnsupportedError,
-    ModuleError,
     PinLockedError,
-    TokenAbsentError,
 )
 from hsm.keys import SignMechanism, TokenKey, wrap_key
-
-ALGORITHMS = ("rsa-3072", "rsa-4096", "ec-p256", "ec-p384", "ed25519")
-
-_CURVES: dict[str, tuple[str, type[ec.EllipticCurve]]] = {
-    "ec-p256": ("secp256r1", ec.SECP256R1),
-    "ec-p384": ("secp384r1", ec.SECP384R1),
-}
-_CURVE_BY_OID = {
-    "1.2.840.10045.3.1.7": ("ec-p256", ec.SECP256R1),
-    "1.3.132.0.34": ("ec-p384", ec.SECP384R1),
-}
-_ED25519_OID = "1.3.101.112"
-
-_MECHANISMS: dict[SignMechanism, tuple[Mechanism, Any]] = {
-    SignMechanism.RSA_PKCS1_SHA256: (Mechanism.SHA256_RSA_PKCS, None),
-    SignMechanism.RSA_PKCS1_SHA384: (Mechanism.SHA384_RSA_PKCS, None),
-    SignMechanism.RSA_PKCS1_SHA512: (Mechanism.SHA512_RSA_PKCS, None),
-    # RSA-PSS parameters always explicit: salt = digest length, MGF1 with the same hash.
-    SignMechanism.RSA_PSS_SHA256: (
-        Mechanism.SHA256_RSA_PKCS_PSS, (Mechanism.SHA256, MGF.SHA256, 32)),
-    SignMechanism.RSA_PSS_SHA384: (
-        Mechanism.SHA384_RSA_PKCS_PSS, (Mechanism.SHA384, MGF.SHA384, 48)),
-    SignMechanism.RSA_PSS_SHA512: (
-        Mechanism.SHA512_RSA_PKCS_PSS, (Mechanism.SHA512, MGF.SHA512, 64)),
-    SignMechanism.ECDSA: (Mechanism.ECDSA, None),
-    SignMechanism.EDDSA: (Mechanism.EDDSA, None),
-}
-
-# Mechanisms the appliance needs; `token status` shows which the token offers.
-WANTED_MECHANISMS = (
-    Mechanism.RSA_PKCS_KEY_PAIR_GEN,
-    Mechanism.SHA256_RSA_PKCS,
-    Mechanism.SHA256_RSA_PKCS_PSS,
-    Mechanism.EC_KEY_PAIR_GEN,
-    Mechanism.ECDSA,
-    Mechanism.EC_EDWARDS_KEY_PAIR_GEN,
-    Mechanism.EDDSA,
+from hsm.mechanisms import (
+    ALGORITHMS,
+    MechanismReport,
+    keygen_mechanism,
+    log_key_algorithm,
+    requirements,
+    sign_plan,
 )
+from hsm.pins import LoginMode, PinLimits, login_mode
+from hsm.selector import TokenFacts, TokenSelector, choose_token, token_selector
+from hsm.tokeninfo import read_token_info
 
+__all__ = ["ALGORITHMS", "KeyAttributes", "Token", "TokenStatus"]
 
-@dataclass(frozen=True)
-class KeyAttributes:
-    """A private key's attributes as read back from the token."""
-
-    label: str
-    algorithm: str
-    key_id: str
-    token: bool
-    private: bool
-    sensitive: bool
-    always_sensitive: bool
-    extractable: bool
-    never_extractable: bool
-    local: bool
-    sign: bool
-
-    @property
-    def problems(self) -> list[str]:
-        """Every way this key breaks I1, empty when it is safe to use as a CA key."""
-        out = []
-        if not self.token:
-            out.append("not a token object")
-        if not self.private:
-            out.append("not private")
-        if not self.sensitive:
-            out.append("not sensitive")
-        if not self.always_sensitive:
-            out.append("was not always sensitive")
-        if self.extractable:
-            out.append("extractable")
-        if not self.never_extractable:
-            out.append("was extractable once")
-        if not self.local:
-            out.append("not generated in the token")
-        return out
-
-    @property
-    def safe(self) -> bool:
-        return not self.problems
-
-    def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["safe"] = self.safe
-        d["problems"] = self.problems
-        return d
+DEFAULT_KEY_ID_BYTES = 2  # YubiHSM 2 object ids are 16 bits
+_DEFAULT_STATUS_ALGORITHMS = ("rsa-3072", "rsa-4096", "ec-p256", "ec-p384")
 
 
 @dataclass(frozen=True)
@@ -134,326 +60,304 @@ class TokenStatus:
     manufacturer: str
     model: str
     flags: list[str]
-    mechanisms: dict[str, bool]
+    mechanisms: dict[str, bool]  # every mechanism a need names (python-pkcs11 names): offered?
     logged_in: bool
+    slot_id: int = 0
+    uri: str = ""
+    pin_min: int = 0
+    pin_max: int | None = None
+    protected_authentication_path: bool = False
+    log_key_algorithm: str | None = None  # what init would choose on this token
+    needs: list[dict[str, Any]] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # one sentence per unmet need
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _translate(exc: Exception, what: str) -> HSMError:
-    """Map a python-pkcs11 exception to a one-line HSMError (never echoing a PIN)."""
-    if isinstance(exc, p11e.PinLocked):
-        return PinLockedError(f"{what}: the token has locked the user PIN")
-    if isinstance(exc, (p11e.PinIncorrect, p11e.PinInvalid, p11e.PinLenRange)):
-        return HSMAuthError(f"{what}: wrong PIN")
-    if isinstance(exc, (p11e.TokenNotPresent, p11e.DeviceRemoved, p11e.TokenNotRecognised)):
-        return DeviceError(f"{what}: the token is no longer present")
-    if isinstance(
-        exc, (p11e.SessionClosed, p11e.SessionHandleInvalid, p11e.DeviceError,
-              p11e.DeviceMemory, p11e.GeneralError, p11e.FunctionFailed)
-    ):
-        return DeviceError(f"{what}: the token failed ({type(exc).__name__})")
-    if isinstance(exc, (p11e.MechanismInvalid, p11e.MechanismParamInvalid,
-                        p11e.FunctionNotSupported, p11e.KeySizeRange)):
-        return MechanismUnsupportedError(f"{what}: the token does not support this ({type(exc).__name__})")
-    if isinstance(exc, p11e.UserNotLoggedIn):
-        return HSMAuthError(f"{what}: not logged in to the token")
-    return HSMError(f"{what}: PKCS#11 error {type(exc).__name__}")
-
-
-def load_module(path: str) -> Any:
-    if not Path(path).is_file():
-        raise ModuleError(f"PKCS#11 module not found: {path}")
-    try:
-        return pkcs11.lib(path)
-    except Exception as exc:  # the loader raises RuntimeError or OSError variants
-        raise ModuleError(f"cannot load PKCS#11 module {path}: {type(exc).__name__}") from exc
+def spki(public: PublicKeyTypes) -> bytes:
+    return public.public_bytes(serialization.Encoding.DER,
+                               serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 class Token:
     """One token, one session, in this process."""
 
-    def __init__(self, module: str, label: str | None = None, serial: str | None = None) -> None:
-        if not label and not serial:
-            raise TokenAbsentError("a token label or serial is needed")
+    def __init__(self, module: str, label: str | None = None, serial: str | None = None, *,
+                 uri: str | None = None, selector: TokenSelector | None = None,
+                 key_id_bytes: int = DEFAULT_KEY_ID_BYTES) -> None:
+        self.selector = selector or token_selector(label, serial, uri)
+        if not 1 <= key_id_bytes <= 32:
+            raise HSMError("a CKA_ID length must be 1..32 bytes")
+        self.key_id_bytes = key_id_bytes
         self.module_path = module
-        self._lib = load_module(module)
-        try:
-            kwargs: dict[str, Any] = {}
-            if label:
-                kwargs["token_label"] = label
-            if serial:
-                kwargs["token_serial"] = serial.encode()
-            self._token = self._lib.get_token(**kwargs)
-        except p11e.NoSuchToken as exc:
-            raise TokenAbsentError(f"no token {label or serial!r} in {module}") from exc
-        except p11e.MultipleTokensReturned as exc:
-            raise TokenAbsentError(f"more than one token matches {label or serial!r}") from exc
-        except p11e.PKCS11Error as exc:
-            raise _translate(exc, "finding the token") from exc
-        self.label = str(self._token.label)
+        self._lib = p11.load_module(module)
+        present = p11.present_tokens(self._lib)
+        facts = choose_token([f for f, _ in present], self.selector)
+        self.facts: TokenFacts = facts
+        self._token = next(t for f, t in present if f is facts)
+        self.label = facts.label
+        self.serial = facts.serial
         self._session: Any = None
         self._logged_in = False
+        self._mode: LoginMode | None = None
+        self._context_pin: str | None = None  # for CKU_CONTEXT_SPECIFIC; memory only (I10)
+        self._mechanisms: frozenset[str] | None = None
+
+    # -- facts ---------------------------------------------------------------------------
+
+    def _flags(self, *, fresh: bool = False) -> int:
+        """The token's flags: as found (for the login mode), or ``fresh`` (try counters)."""
+        return p11.fresh_flags(self._lib, self.facts) if fresh else int(self._token.flags)
+
+    def pin_limits(self) -> PinLimits:
+        """``ulMinPinLen``..``ulMaxPinLen`` as the token states them now."""
+        raw = read_token_info(self.module_path, self.facts.slot_id)
+        return PinLimits.from_token_info(raw.min_pin_len, raw.max_pin_len)
+
+    @property
+    def protected_authentication_path(self) -> bool:
+        return bool(self._flags() & p11.FLAG_PROTECTED_PATH)
+
+    def mechanisms(self) -> frozenset[str]:
+        """The mechanisms the token offers, as python-pkcs11 names them (no ``CKM_``)."""
+        if self._mechanisms is None:
+            self._mechanisms = p11.mechanism_names(self._token)
+        return self._mechanisms
+
+    def log_key_algorithm(self) -> str:
+        return log_key_algorithm(self.mechanisms())
+
+    def mechanism_report(self, algorithms: tuple[str, ...] = _DEFAULT_STATUS_ALGORITHMS,
+                         log_key: str | None = None, *, hashes: tuple[str, ...] = ("sha256",),
+                         pss: bool = False, backup: bool = False) -> MechanismReport:
+        """Every mechanism ``algorithms``, the log key and a backup need, and which are missing."""
+        offered = self.mechanisms()
+        if log_key is None:
+            try:
+                log_key = log_key_algorithm(offered)
+            except MechanismUnsupportedError:
+                log_key = "ec-p256"  # reported as missing below
+        needs = requirements(algorithms, log_key, hashes=hashes, pss=pss, backup=backup)
+        return MechanismReport(tuple(needs), offered)
+
+    def status(self, algorithms: tuple[str, ...] = _DEFAULT_STATUS_ALGORITHMS,
+               log_key: str | None = None, *, hashes: tuple[str, ...] = ("sha256",),
+               pss: bool = False, backup: bool = False) -> TokenStatus:
+        report = self.mechanism_report(algorithms, log_key, hashes=hashes, pss=pss,
+                                       backup=backup)
+        limits = self.pin_limits()
+        flags = self._flags(fresh=True)
+        try:
+            chosen: str | None = log_key_algorithm(report.offered)
+        except MechanismUnsupportedError:
+            chosen = None
+        names = sorted({a for n in report.needs for a in n.alternatives})
+        return TokenStatus(
+            module=self.module_path, label=self.label, serial=self.serial,
+            manufacturer=self.facts.manufacturer, model=self.facts.model,
+            flags=p11.flag_names(flags),
+            mechanisms={m: m in report.offered for m in names},
+            logged_in=self._logged_in, slot_id=self.facts.slot_id,
+            uri=TokenSelector(label=self.label, serial=self.serial or None).to_uri(),
+            pin_min=limits.min_len, pin_max=limits.max_len,
+            protected_authentication_path=bool(flags & p11.FLAG_PROTECTED_PATH),
+            log_key_algorithm=chosen, needs=report.to_json()["needs"],
+            missing=[f"{n.purpose} needs {n.describe()}" for n in report.missing],
+        )
 
     # -- session -------------------------------------------------------------------------
 
     def open(self) -> None:
         """Open a read-write public session (for status and listing public objects)."""
         if self._session is None:
-            try:
-                self._session = self._token.open(rw=True)
-            except p11e.PKCS11Error as exc:
-                raise _translate(exc, f"opening token {self.label!r}") from exc
+            with p11.guard(f"opening token {self.label!r}"):
+                self._session = p11.open_session(self._token, None)
 
-    def login(self, pin: str) -> None:
-        """Log in as user. A wrong PIN is reported as such, with the token's try counters."""
+    def login(self, pin: str | None = None, *, mode: LoginMode | None = None) -> None:
+        """Log in as user: with ``pin``, or (``mode=PROTECTED_PATH``) on the token's PIN pad.
+
+        A wrong PIN is reported as such, with the token's try counters; never the PIN (I10).
+        """
         if self._logged_in:
             return
+        mode = login_mode(self.protected_authentication_path, mode or LoginMode.PIN)
         if self._session is not None:
             self.close()
-        flags = self._token.flags
-        if flags & TokenFlag.USER_PIN_LOCKED:
+        if p11.user_pin_locked(self._flags()):
             raise PinLockedError(f"token {self.label!r}: the user PIN is locked")
+        what = f"login to token {self.label!r}"
         try:
-            self._session = self._token.open(rw=True, user_pin=pin)
-        except p11e.PKCS11Error as exc:
-            err = _translate(exc, f"login to token {self.label!r}")
-            if type(err) is HSMAuthError:
-                err = HSMAuthError(f"login to token {self.label!r}: wrong PIN{self._tries_note()}")
+            self._session = p11.open_session(self._token, mode, pin)
+        except p11.PKCS11Error as exc:
+            err = p11.translate(exc, what)
+            if type(err) is HSMAuthError and not p11.is_error(exc, "UserNotLoggedIn"):
+                err = HSMAuthError(f"{what}: wrong PIN{self._tries_note()}")
             raise err from exc
         self._logged_in = True
+        self._mode = mode
+        self._context_pin = "" if mode is LoginMode.PROTECTED_PATH else pin
 
     def _tries_note(self) -> str:
         try:
-            flags = self._lib.get_token(token_label=self.label).flags
-        except p11e.PKCS11Error:
+            return p11.pin_flags_note(self._flags(fresh=True))
+        except HSMError:
             return ""
-        if flags & TokenFlag.USER_PIN_LOCKED:
-            return " (the PIN is now locked)"
-        if flags & TokenFlag.USER_PIN_FINAL_TRY:
-            return " (one try left before the PIN locks)"
-        if flags & TokenFlag.USER_PIN_COUNT_LOW:
-            return " (few tries left before the PIN locks)"
-        return ""
+
+    def login_protected(self) -> None:
+        """Log in through the protected authentication path (the PIN pad asks)."""
+        self.login(mode=LoginMode.PROTECTED_PATH)
 
     def set_user_pin(self, old_pin: str, new_pin: str) -> None:
-        """Change the user PIN (used to re-key the token from a quorum's master secret)."""
+        """Change the user PIN (to re-key the token from a quorum's master secret).
+
+        The new PIN's length is checked against the token's limits first, so a PIN the token
+        would refuse (or truncate) is never sent.
+        """
+        limits = self.pin_limits()
+        if len(new_pin) < limits.min_len or (limits.max_len is not None
+                                             and len(new_pin) > limits.max_len):
+            raise HSMError(f"token {self.label!r} takes PINs of {limits.min_len}.."
+                           f"{limits.max_len} characters; the new PIN has {len(new_pin)}")
         self.login(old_pin)
-        try:
+        with p11.guard(f"changing the PIN of token {self.label!r}"):
             self._session.set_pin(old_pin, new_pin)
-        except p11e.PKCS11Error as exc:
-            raise _translate(exc, f"changing the PIN of token {self.label!r}") from exc
+        self._context_pin = new_pin
 
     def close(self) -> None:
         if self._session is not None:
             try:
                 self._session.close()
-            except p11e.PKCS11Error:
+            except p11.PKCS11Error:
                 pass  # closing a lost session is not an error worth reporting
         self._session = None
         self._logged_in = False
+        self._mode = None
+        self._context_pin = None
 
     @property
     def logged_in(self) -> bool:
         return self._logged_in
+
+    @property
+    def login_mode(self) -> LoginMode | None:
+        return self._mode
 
     def _need_login(self) -> Any:
         if not self._logged_in:
             raise HSMAuthError(f"token {self.label!r}: log in first")
         return self._session
 
-    @contextmanager
-    def _p11(self, what: str) -> Iterator[None]:
-        try:
-            yield
-        except p11e.PKCS11Error as exc:
-            raise _translate(exc, what) from exc
+    # -- keys ----------------------------------------------------------------------------
 
-    # -- status ----------------------------------------------------------------------------
-
-    def status(self) -> TokenStatus:
-        with self._p11("reading token status"):
-            tok = self._lib.get_token(token_label=self.label)
-            flags = [f.name for f in TokenFlag if f.value and tok.flags & f.value and f.name]
-            offered = set(tok.slot.get_mechanisms())
-        return TokenStatus(
-            module=self.module_path,
-            label=self.label,
-            serial=bytes(tok.serial).decode(errors="replace").strip(),
-            manufacturer=str(tok.manufacturer_id).strip(),
-            model=str(tok.model).strip(),
-            flags=sorted(flags),
-            mechanisms={m.name: m in offered for m in WANTED_MECHANISMS},
-            logged_in=self._logged_in,
-        )
-
-    # -- keys ------------------------------------------------------------------------------
-
-    def _private_objects(self, label: str | None = None) -> list[Any]:
-        session = self._need_login()
-        attrs: dict[Attribute, Any] = {Attribute.CLASS: ObjectClass.PRIVATE_KEY}
-        if label is not None:
-            attrs[Attribute.LABEL] = label
-        with self._p11("listing keys"):
-            return list(session.get_objects(attrs))
-
-    def _public_object(self, label: str) -> Any:
-        session = self._need_login()
-        with self._p11(f"reading public key {label!r}"):
-            objs = list(session.get_objects({Attribute.CLASS: ObjectClass.PUBLIC_KEY,
-                                             Attribute.LABEL: label}))
-        if len(objs) != 1:
-            raise KeyMissingError(f"key {label!r}: expected one public key, found {len(objs)}")
-        return objs[0]
-
-    def generate_key(self, label: str, algorithm: str) -> KeyAttributes:
-        """Generate a CA key pair in the token with the template of I1, then read it back."""
-        if algorithm not in ALGORITHMS:
-            raise MechanismUnsupportedError(
-                f"algorithm {algorithm!r} is not allowed (choose one of {', '.join(ALGORITHMS)})"
-            )
-        if not label or len(label) > 64 or not label.isprintable():
-            raise HSMError("a key label must be 1-64 printable characters")
-        session = self._need_login()
-        if self._private_objects(label) or self._has_public(label):
-            raise KeyExistsError(f"a key labelled {label!r} already exists in the token")
-        key_id = os.urandom(8)
-        private_template = {
-            Attribute.TOKEN: True,
-            Attribute.PRIVATE: True,
-            Attribute.SENSITIVE: True,
-            Attribute.EXTRACTABLE: False,
-            Attribute.SIGN: True,
-            Attribute.DECRYPT: False,
-            Attribute.UNWRAP: False,
-            Attribute.DERIVE: False,
-        }
-        public_template: dict[Attribute, Any] = {
-            Attribute.TOKEN: True,
-            Attribute.PRIVATE: False,
-            Attribute.VERIFY: True,
-            Attribute.ENCRYPT: False,
-            Attribute.WRAP: False,
-        }
-        with self._p11(f"generating key {label!r}"):
-            if algorithm.startswith("rsa-"):
-                bits = int(algorithm.split("-")[1])
-                public_template[Attribute.PUBLIC_EXPONENT] = b"\x01\x00\x01"
-                session.generate_keypair(
-                    KeyType.RSA, bits, id=key_id, label=label, store=True,
-                    public_template=public_template, private_template=private_template,
-                )
-            elif algorithm in _CURVES:
-                params = session.create_domain_parameters(
-                    KeyType.EC,
-                    {Attribute.EC_PARAMS: encode_named_curve_parameters(_CURVES[algorithm][0])},
-                    local=True,
-                )
-                params.generate_keypair(
-                    id=key_id, label=label, store=True,
-                    public_template=public_template, private_template=private_template,
-                )
-            else:
-                public_template[Attribute.EC_PARAMS] = ObjectIdentifier(_ED25519_OID).dump()
-                session.generate_keypair(
-                    KeyType.EC_EDWARDS, 0, id=key_id, label=label, store=True,
-                    mechanism=Mechanism.EC_EDWARDS_KEY_PAIR_GEN,
-                    public_template=public_template, private_template=private_template,
-                )
-        return self.key_attributes(label)
-
-    def _has_public(self, label: str) -> bool:
-        session = self._need_login()
-        with self._p11("listing keys"):
-            return bool(list(session.get_objects({Attribute.CLASS: ObjectClass.PUBLIC_KEY,
-                                                  Attribute.LABEL: label})))
-
-    def key_attributes(self, label: str) -> KeyAttributes:
-        objs = self._private_objects(label)
+    def _private(self, label: str) -> Any:
+        objs = p11.find(self._need_login(), "private", label)
         if not objs:
             raise KeyMissingError(f"no key labelled {label!r} in token {self.label!r}")
         if len(objs) > 1:
             raise KeyUnsafeError(f"more than one private key is labelled {label!r}")
-        return self._attributes(objs[0])
+        return objs[0]
 
-    def _attributes(self, obj: Any) -> KeyAttributes:
-        def get(attr: Attribute) -> Any:
-            try:
-                return obj[attr]
-            except (p11e.AttributeTypeInvalid, p11e.AttributeSensitive):
-                return None
+    def _public(self, label: str) -> Any:
+        objs = p11.find(self._need_login(), "public", label)
+        if len(objs) != 1:
+            raise KeyMissingError(f"key {label!r}: expected one public key, found {len(objs)}")
+        return objs[0]
 
-        with self._p11("reading key attributes"):
-            label = str(get(Attribute.LABEL) or "")
-            return KeyAttributes(
-                label=label,
-                algorithm=self._algorithm_of(label, obj),
-                key_id=bytes(get(Attribute.ID) or b"").hex(),
-                token=bool(get(Attribute.TOKEN)),
-                private=bool(get(Attribute.PRIVATE)),
-                sensitive=bool(get(Attribute.SENSITIVE)),
-                always_sensitive=bool(get(Attribute.ALWAYS_SENSITIVE)),
-                extractable=bool(get(Attribute.EXTRACTABLE)),
-                never_extractable=bool(get(Attribute.NEVER_EXTRACTABLE)),
-                local=bool(get(Attribute.LOCAL)),
-                sign=bool(get(Attribute.SIGN)),
-            )
+    def label_in_use(self, label: str) -> bool:
+        session = self._need_login()
+        return bool(p11.find(session, "private", label) or p11.find(session, "public", label))
 
-    def _algorithm_of(self, label: str, obj: Any) -> str:
-        kt = obj.key_type
-        if kt == KeyType.RSA:
-            try:
-                bits = len(bytes(self._public_object(label)[Attribute.MODULUS])) * 8
-            except HSMError:
-                bits = 0
-            return f"rsa-{bits}"
-        if kt == KeyType.EC:
-            try:
-                oid = ObjectIdentifier.load(bytes(obj[Attribute.EC_PARAMS])).dotted
-            except Exception:
-                return "ec-unknown"
-            return _CURVE_BY_OID.get(oid, ("ec-unknown", None))[0]
-        if kt == KeyType.EC_EDWARDS:
-            return "ed25519"
-        return f"unknown-{int(kt)}"
+    def new_key_id(self) -> bytes:
+        """A random CKA_ID of ``key_id_bytes`` bytes that no object in the token has."""
+        session = self._need_login()
+        for _ in range(64):
+            key_id = os.urandom(self.key_id_bytes)
+            if not p11.id_in_use(session, key_id):
+                return key_id
+        raise HSMError(f"token {self.label!r}: no free {self.key_id_bytes}-byte CKA_ID found")
+
+    def generate_key(self, label: str, algorithm: str, *, backup: bool = False,
+                     always_authenticate: bool = False) -> KeyAttributes:
+        """Generate a CA key pair with the template of I1, then read it back.
+
+        ``backup``: CKA_EXTRACTABLE with CKA_WRAP_WITH_TRUSTED (a home with a backup quorum).
+        """
+        if algorithm not in ALGORITHMS:
+            raise MechanismUnsupportedError(
+                f"algorithm {algorithm!r} is not allowed (choose one of {', '.join(ALGORITHMS)})")
+        if not label or len(label) > 64 or not label.isprintable():
+            raise HSMError("a key label must be 1-64 printable characters")
+        mech = keygen_mechanism(algorithm)
+        if mech not in self.mechanisms():  # asked before the token is (SoftHSM obliges anyway)
+            raise MechanismUnsupportedError(
+                f"token {self.label!r} does not offer CKM_{mech}: no {algorithm} keys on it")
+        if self.label_in_use(label):
+            raise KeyExistsError(f"a key labelled {label!r} already exists in the token")
+        p11.generate_keypair(self._need_login(), algorithm, label, self.new_key_id(),
+                             backup=backup, always_authenticate=always_authenticate)
+        return self.key_attributes(label)
+
+    def key_attributes(self, label: str) -> KeyAttributes:
+        priv = self._private(label)
+        pubs = p11.find(self._need_login(), "public", label)
+        return p11.read_attributes(priv, pubs[0] if len(pubs) == 1 else None)
 
     def list_keys(self) -> list[KeyAttributes]:
-        return sorted((self._attributes(o) for o in self._private_objects()),
-                      key=lambda k: k.label)
+        session = self._need_login()
+        out = []
+        for priv in p11.find(session, "private"):
+            label = p11.read_attributes(priv, None).label
+            pubs = p11.find(session, "public", label) if label else []
+            out.append(p11.read_attributes(priv, pubs[0] if len(pubs) == 1 else None))
+        return sorted(out, key=lambda k: k.label)
 
     def public_key(self, label: str) -> PublicKeyTypes:
-        pub = self._public_object(label)
-        with self._p11(f"reading public key {label!r}"):
-            kt = pub.key_type
-            if kt == KeyType.RSA:
-                n = int.from_bytes(bytes(pub[Attribute.MODULUS]), "big")
-                e = int.from_bytes(bytes(pub[Attribute.PUBLIC_EXPONENT]), "big")
-                return rsa.RSAPublicNumbers(e, n).public_key()
-            if kt == KeyType.EC:
-                oid = ObjectIdentifier.load(bytes(pub[Attribute.EC_PARAMS])).dotted
-                if oid not in _CURVE_BY_OID:
-                    raise MechanismUnsupportedError(f"key {label!r} is on an unsupported curve")
-                point = OctetString.load(bytes(pub[Attribute.EC_POINT])).native
-                return ec.EllipticCurvePublicKey.from_encoded_point(_CURVE_BY_OID[oid][1](), point)
-            if kt == KeyType.EC_EDWARDS:
-                point = OctetString.load(bytes(pub[Attribute.EC_POINT])).native
-                return ed25519.Ed25519PublicKey.from_public_bytes(point)
-        raise MechanismUnsupportedError(f"key {label!r} has an unsupported type")
+        return p11.read_public_key(self._public(label))
 
-    def signing_key(self, label: str) -> TokenKey:
-        """The CA key as a ``cryptography`` object, after checking its attributes (I1)."""
+    def signing_key(self, label: str, *,
+                    restored_public: PublicKeyTypes | None = None) -> TokenKey:
+        """The CA key as a ``cryptography`` object, after checking its attributes (I1).
+
+        A key restored from a backup (not generated here, not always sensitive) is accepted
+        only with ``restored_public``, the public key recorded in the backup and the ledger,
+        and only if the token's public key equals it.
+        """
         attrs = self.key_attributes(label)
-        if not attrs.safe:
-            raise KeyUnsafeError(f"key {label!r} is not safe to use: {', '.join(attrs.problems)}")
+        problems = attrs.custody_problems if restored_public is not None else attrs.problems
+        if problems:
+            raise KeyUnsafeError(f"key {label!r} is not safe to use: {', '.join(problems)}")
         if not attrs.sign:
             raise KeyUnsafeError(f"key {label!r} is not allowed to sign")
-        (obj,) = self._private_objects(label)
         public = self.public_key(label)
+        if restored_public is not None and spki(public) != spki(restored_public):
+            raise KeyUnsafeError(f"key {label!r} does not match the public key recorded for it")
+        priv = self._private(label)
+        context = attrs.always_authenticate
 
         def raw_sign(mech: SignMechanism, data: bytes) -> bytes:
-            p11mech, param = _MECHANISMS[mech]
-            with self._p11(f"signing with key {label!r}"):
-                return bytes(obj.sign(data, mechanism=p11mech, mechanism_param=param))
+            plan = sign_plan(mech, self.mechanisms())
+            pin = self._context_pin if context else None
+            if context and pin is None:
+                raise HSMAuthError(f"key {label!r} needs a login per signature: log in again")
+            return p11.sign(priv, plan, data, pin, f"signing with key {label!r}")
 
         return wrap_key(label, public, raw_sign)
+
+    # -- backup (hsm.backup does the work) -------------------------------------------------
+
+    def import_backup_key(self, so_pin: str, secret: bytes) -> str:
+        from hsm.backup import import_backup_key
+
+        return import_backup_key(self, so_pin, secret)
+
+    def wrap_key(self, label: str) -> bytes:
+        from hsm.backup import wrap_key as _wrap
+
+        return _wrap(self, label).blob
+
+    def unwrap_key(self, blob: bytes, label: str, algorithm: str,
+                   public_key: PublicKeyTypes, key_id: bytes | None = None) -> KeyAttributes:
+        from hsm.backup import restore_key
+
+        return restore_key(self, blob, label, algorithm, public_key, key_id)

@@ -25,7 +25,20 @@ MODULE = next(
     "/usr/lib/softhsm/libsofthsm2.so",
 )
 AT = "2026-11-29T10:00:00Z"
-PRECREATED = ("hsmtest", "imported", "wrongpin", "hier", "svc", "tuiquorum")
+PRECREATED = ("hsmtest", "imported", "wrongpin", "hier", "svc", "tuiquorum",
+              "backup-a", "backup-b", "backup-c", "hsmsel", "authkeys")
+SPY_MODULE = next(
+    (p for p in ("/usr/lib/x86_64-linux-gnu/pkcs11/pkcs11-spy.so",
+                 "/usr/lib/aarch64-linux-gnu/pkcs11/pkcs11-spy.so",
+                 "/usr/lib/pkcs11/pkcs11-spy.so") if Path(p).exists()),
+    "/usr/lib/x86_64-linux-gnu/pkcs11/pkcs11-spy.so",
+)
+# What a smaller HSM offers (a SmartCard-HSM-like set): no EdDSA, no combined CKM_SHA*_RSA_PKCS*
+# and no CKM_ECDSA_SHA*: keys are signed through the host-hash fallbacks (hsm.mechanisms).
+RESTRICTED_MECHANISMS = ",".join((
+    "CKM_RSA_PKCS_KEY_PAIR_GEN", "CKM_RSA_PKCS", "CKM_RSA_PKCS_PSS", "CKM_EC_KEY_PAIR_GEN",
+    "CKM_ECDSA", "CKM_AES_KEY_GEN", "CKM_AES_KEY_WRAP_PAD", "CKM_SHA256", "CKM_SHA384",
+    "CKM_SHA512"))
 
 
 @dataclass(frozen=True)
@@ -35,6 +48,10 @@ class TokenEnv:
     pin_file: Path
     so_pin: str
     module: str = MODULE
+
+    def env(self) -> dict[str, str]:
+        """The environment for a subprocess that uses this SoftHSM store."""
+        return {**os.environ, "SOFTHSM2_CONF": str(self.conf)}
 
     def new_token(self, label: str) -> Path:
         """Another token in the same SoftHSM store; returns a PIN file for it.
@@ -74,6 +91,22 @@ def token_env(tmp_path_factory: pytest.TempPathFactory) -> TokenEnv:
     for label in PRECREATED:
         env.new_token(label)
     return env
+
+
+@pytest.fixture(scope="session")
+def restricted_token_env(tmp_path_factory: pytest.TempPathFactory) -> TokenEnv:
+    """A SoftHSM store whose slots offer only RESTRICTED_MECHANISMS (slots.mechanisms).
+
+    SoftHSM reads its configuration once per process and this process already read
+    ``token_env``'s: use this store from subprocesses only, with ``env()``. Its first token is
+    labelled "restricted"; ``new_token`` adds more.
+    """
+    d = tmp_path_factory.mktemp("softhsm-restricted")
+    subprocess.run([str(ROOT / "softhsm-config" / "make-token.sh"), str(d), "restricted"],
+                   check=True, capture_output=True,
+                   env={**os.environ, "SOFTHSM_MECHANISMS": RESTRICTED_MECHANISMS})
+    return TokenEnv(dir=d, conf=d / "softhsm2.conf", pin_file=d / "user.pin",
+                    so_pin=(d / "so.pin").read_text())
 
 
 def run_signer(*args: str | Path, home: Path | None = None, check: bool | None = None,

@@ -134,6 +134,12 @@ def _loaded(module: str) -> set[str]:
 
 @pytest.mark.parametrize("module,forbidden", [
     ("hsm.token", {"signer", "transfer", "textual"}),
+    ("hsm.backup", {"signer", "transfer", "textual"}),
+    ("hsm.selector", {"signer", "transfer", "textual", "pkcs11"}),
+    ("hsm.pins", {"signer", "transfer", "textual", "pkcs11"}),
+    ("hsm.ecpoint", {"signer", "transfer", "textual", "pkcs11"}),
+    ("hsm.mechanisms", {"signer", "transfer", "textual", "pkcs11"}),
+    ("hsm.attributes", {"signer", "transfer", "textual", "pkcs11"}),
     ("transfer.bundle", {"signer", "hsm", "pkcs11", "textual"}),
     ("transfer.qr", {"signer", "hsm", "pkcs11", "textual"}),
     ("transfer.qr.live", {"signer", "hsm", "pkcs11", "textual"}),
@@ -149,10 +155,10 @@ def test_package_does_not_load(module, forbidden):
     assert not (_loaded(module) & forbidden)
 
 
-def test_only_hsm_token_imports_pkcs11_and_only_the_tui_imports_textual():
+def test_only_hsm_p11_imports_pkcs11_and_only_the_tui_imports_textual():
     for path in _modules():
         names = {n.split(".")[0] for n, _, _ in _imports(ast.parse(path.read_text()))}
-        if path.parts[-2:] != ("hsm", "token.py"):
+        if path.parts[-2:] != ("hsm", "p11.py"):
             assert "pkcs11" not in names, path
         if "tui" not in path.relative_to(ROOT).parts:
             assert "textual" not in names, path

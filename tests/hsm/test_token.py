@@ -14,6 +14,7 @@ from cryptography.x509.oid import NameOID
 
 from hsm.errors import (
     HSMAuthError,
+    HSMError,
     KeyExistsError,
     KeyMissingError,
     KeyUnsafeError,
@@ -23,6 +24,7 @@ from hsm.errors import (
     TokenAbsentError,
 )
 from hsm.keys import SignMechanism, TokenECPrivateKey, software_key, wrap_key
+from hsm.pins import PinLimits, PinPlan, plan_pin
 from hsm.token import Token
 
 
@@ -165,3 +167,107 @@ def test_missing_module_and_token(token_env):
         Token("/nonexistent/libpkcs11.so", label="x")
     with pytest.raises(TokenAbsentError, match="no token"):
         Token(token_env.module, label="no-such-token")
+
+
+# -- issue 13: selection, CKA_ID, PIN limits, status, context-specific login -------------------
+
+
+def test_tokens_are_chosen_by_uri_or_serial(token_env, token):
+    serial = token.serial
+    by_uri = Token(token_env.module, uri="pkcs11:token=hsmsel;manufacturer=SoftHSM%20project")
+    assert by_uri.label == "hsmsel"
+    by_serial = Token(token_env.module, serial=serial)
+    assert by_serial.label == "hsmtest"
+    by_both = Token(token_env.module, uri=f"pkcs11:token=hsmtest;serial={serial}")
+    assert by_both.facts.slot_id == token.facts.slot_id
+    assert Token(token_env.module, uri=f"pkcs11:slot-id={token.facts.slot_id}").label == "hsmtest"
+    with pytest.raises(TokenAbsentError, match="no token"):
+        Token(token_env.module, uri="pkcs11:token=hsmtest;serial=0000")
+    with pytest.raises(TokenAbsentError, match="tokens match"):
+        Token(token_env.module, uri="pkcs11:model=SoftHSM%20v2")
+
+
+def test_cka_id_is_two_bytes_by_default_and_unique(token):
+    ids = [bytes.fromhex(k.key_id) for k in token.list_keys()]
+    assert ids and all(len(i) == 2 for i in ids)
+    assert len(set(ids)) == len(ids)
+
+
+def test_cka_id_length_is_configurable(token_env):
+    pin = token_env.new_token("hsmsel")
+    t = Token(token_env.module, label="hsmsel", key_id_bytes=8)
+    t.login(pin.read_text())
+    try:
+        assert len(bytes.fromhex(t.generate_key("id8", "ec-p256").key_id)) == 8
+    finally:
+        t.close()
+    with pytest.raises(HSMError, match="CKA_ID length"):
+        Token(token_env.module, label="hsmsel", key_id_bytes=0)
+
+
+def test_softhsm_states_its_pin_limits(token):
+    assert token.pin_limits() == PinLimits(4, 255)
+    assert plan_pin(token.pin_limits()) == PinPlan()  # 64 hex characters, as before
+
+
+def test_a_new_pin_outside_the_limits_is_refused_before_the_token_sees_it(token_env):
+    pin = token_env.new_token("hsmsel").read_text()
+    t = Token(token_env.module, label="hsmsel")
+    with pytest.raises(HSMError, match="takes PINs of 4..255 characters; the new PIN has 300"):
+        t.set_user_pin(pin, "x" * 300)
+    assert not t.logged_in  # nothing was attempted
+
+
+def test_status_lists_every_needed_mechanism(token):
+    st = token.status(("rsa-3072", "ec-p384"), hashes=("sha256", "sha384"), pss=True,
+                      backup=True)
+    assert st.log_key_algorithm == "ed25519" and st.missing == []
+    assert st.mechanisms["SHA384_RSA_PKCS_PSS"] and st.mechanisms["EDDSA"]
+    assert st.mechanisms["AES_KEY_WRAP_PAD"] and st.mechanisms["ECDSA"]
+    assert st.pin_min == 4 and st.pin_max == 255 and not st.protected_authentication_path
+    assert st.uri.startswith("pkcs11:token=hsmtest;serial=")
+    assert {n["purpose"] for n in st.needs} >= {"rsa-3072 RSA-PSS with sha384",
+                                                "ec-p384 signing (host-hashed ECDSA)"}
+
+
+def test_softhsm_has_no_pin_pad(token_env):
+    t = Token(token_env.module, label="hsmsel")
+    assert not t.protected_authentication_path
+    with pytest.raises(HSMError, match="no protected authentication path"):
+        t.login_protected()
+    assert not t.logged_in
+
+
+@pytest.fixture(scope="module")
+def auth_token(token_env):
+    pin = token_env.new_token("authkeys")
+    t = Token(token_env.module, label="authkeys")
+    t.login(pin.read_text())
+    for label, alg in (("ec-auth", "ec-p256"), ("rsa-auth", "rsa-3072"), ("ed-auth", "ed25519")):
+        t.generate_key(label, alg, always_authenticate=True)
+    yield t
+    t.close()
+
+
+@pytest.mark.parametrize("label,alg,pad", [
+    ("ec-auth", hashes.SHA256(), None),
+    ("rsa-auth", hashes.SHA256(), None),
+    ("rsa-auth", hashes.SHA256(), padding.PSS(padding.MGF1(hashes.SHA256()),
+                                              padding.PSS.DIGEST_LENGTH)),
+    ("ed-auth", None, None),
+])
+def test_always_authenticate_keys_sign_after_a_context_login(auth_token, label, alg, pad):
+    assert auth_token.key_attributes(label).always_authenticate
+    key = auth_token.signing_key(label)
+    for _ in range(2):  # a login per signature, not per session
+        cert = _self_signed(key, alg, pad)
+        cert.verify_directly_issued_by(cert)
+
+
+def test_softhsm_enforces_always_authenticate(auth_token):
+    # Without CKU_CONTEXT_SPECIFIC the token refuses: the context login above is real.
+    import pkcs11
+    from pkcs11.exceptions import UserNotLoggedIn
+
+    with pytest.raises(UserNotLoggedIn):
+        auth_token._private("ec-auth").sign(bytes(32), mechanism=pkcs11.Mechanism.ECDSA)
