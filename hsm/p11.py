@@ -20,7 +20,7 @@ from typing import Any
 
 import pkcs11
 import pkcs11.exceptions as p11e
-from asn1crypto.core import ObjectIdentifier  # type: ignore[import-untyped]
+from asn1crypto.core import ObjectIdentifier
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes

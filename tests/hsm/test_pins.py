@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from signer.quorum import derive_pin as quorum_derive_pin
 
 from hsm.errors import PinPolicyError
 from hsm.pins import (
@@ -15,7 +16,6 @@ from hsm.pins import (
     login_mode,
     plan_pin,
 )
-from signer.quorum import derive_pin as quorum_derive_pin
 
 MASTER = bytes(range(32))
 HEX, B32 = PinEncoding.HEX, PinEncoding.BASE32
