@@ -13,17 +13,13 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
-from pkilint import loader, pkix
-from pkilint.cabf import serverauth, smime
-from pkilint.cabf.serverauth import serverauth_constants
-from pkilint.cabf.smime import smime_constants
-from pkilint.pkix import certificate, crl, extension, name
 
 from signer.errors import LintError
 
@@ -32,7 +28,28 @@ _BLOCKING = {"ERROR", "FATAL"}
 
 
 @functools.cache
+def _pkilint() -> SimpleNamespace:
+    """pkilint, imported on first use: it and its data tables cost ~0.8 s to import, which
+    every command would pay; only the commands that lint do (a third-party import)."""
+    from pkilint import loader, pkix
+    from pkilint.cabf import serverauth, smime
+    from pkilint.cabf.serverauth import serverauth_constants
+    from pkilint.cabf.smime import smime_constants
+    from pkilint.pkix import certificate, crl, extension, name
+
+    return SimpleNamespace(loader=loader, pkix=pkix, serverauth=serverauth, smime=smime,
+                           serverauth_constants=serverauth_constants,
+                           smime_constants=smime_constants, certificate=certificate, crl=crl,
+                           extension=extension, name=name)
+
+
+@functools.cache
 def _validator(kind: str) -> Any:
+    pk = _pkilint()
+    certificate, crl, extension, name, pkix = (pk.certificate, pk.crl, pk.extension, pk.name,
+                                               pk.pkix)
+    serverauth, smime = pk.serverauth, pk.smime
+    serverauth_constants, smime_constants = pk.serverauth_constants, pk.smime_constants
     if kind == "pkix":
         return certificate.create_pkix_certificate_validator_container(
             certificate.create_decoding_validators(
@@ -99,6 +116,7 @@ def _findings(results: Any) -> list[Finding]:
 
 def lint_der(der: bytes, kind: str) -> list[Finding]:
     """Lint one DER certificate (or CRL, kind ``crl``) and return every finding."""
+    loader = _pkilint().loader
     doc_loader = (loader.RFC5280CertificateListDocumentLoader() if kind == "crl"
                   else loader.RFC5280CertificateDocumentLoader())
     try:
