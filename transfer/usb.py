@@ -48,7 +48,10 @@ class Candidate:
 
 
 def _reason(exc: OSError) -> str:
-    return _REASONS.get(exc.errno or 0, exc.strerror or str(exc))
+    """What happened to the medium, then the system's own words (for the operator's search)."""
+    plain = exc.strerror or str(exc)
+    ours = _REASONS.get(exc.errno or 0)
+    return f"{ours} ({plain})" if ours else plain
 
 
 def _unescape_mount(field: str) -> str:
@@ -184,11 +187,13 @@ def write_output(target: Path, data: bytes, *, mode: int = 0o644, replace: bool 
         if not dest_dir.is_dir():
             raise MediaError(f"{safe_name(str(dest_dir))}: no such directory")
         vfs = os.statvfs(dest_dir)
+        if vfs.f_flag & os.ST_RDONLY:
+            raise MediaError(f"cannot write {shown}: {_reason(OSError(errno.EROFS, os.strerror(errno.EROFS)))}")
         free = vfs.f_bavail * vfs.f_frsize
         if free < len(data) + headroom:
             raise MediaError(f"not enough space for {shown}: {len(data)} bytes, {free} free")
         if not replace and (target.exists() or target.is_symlink()):
-            raise MediaError(f"{shown}: already exists; outputs are never overwritten")
+            raise MediaError(f"{shown}: already exists; refusing to overwrite it")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                      mode)
         try:
@@ -205,7 +210,7 @@ def write_output(target: Path, data: bytes, *, mode: int = 0o644, replace: bool 
             try:
                 os.link(tmp, target)
             except FileExistsError:
-                raise MediaError(f"{shown}: already exists; outputs are never overwritten") from None
+                raise MediaError(f"{shown}: already exists; refusing to overwrite it") from None
         _fsync_dir(dest_dir)
         if hashlib.sha256(_read_back(target, len(data))).digest() != want:
             target.unlink()  # ours, and wrong: leave no corrupt file for the next step to read

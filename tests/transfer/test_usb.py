@@ -100,7 +100,7 @@ def test_write_file_round_trip_and_no_overwrite(tmp_path: Path) -> None:
 
 def test_write_file_checks_free_space_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     class Vfs:
-        f_bavail, f_frsize = 10, 4096
+        f_bavail, f_frsize, f_flag = 10, 4096, 0
 
     monkeypatch.setattr(usb.os, "statvfs", lambda _p: Vfs())
     with pytest.raises(MediaError, match="not enough space"):
@@ -115,7 +115,7 @@ def test_write_file_checks_free_space_first(tmp_path: Path, monkeypatch: pytest.
         ("write", errno.EIO, "removed"),
         ("fsync", errno.EIO, "removed"),
         ("fsync", errno.EROFS, "read-only"),
-        ("rename", errno.ENOENT, "vanished"),
+        ("link", errno.ENOENT, "vanished"),
     ],
 )
 def test_write_faults_leave_previous_state(
