@@ -1,7 +1,8 @@
 """Issuing one certificate from a stored decision: build, lint, sign, verify (I5, I6, I8).
 
 ``build_certificate`` is pure: the TBS comes from the profile, the configuration and the
-decision's verified facts only. ``issue_one`` runs the lint-sign-lint sequence with a CA key.
+decision's verified facts only. ``issue_one`` builds the TBS once, lints it, has the CA key sign
+those exact bytes, and checks and verifies the result (revised I6, I5).
 The same code runs in the ceremony process and in signing worker processes (``signer.service.workers``),
 which each open their own token session (python-pkcs11 keeps login state per process).
 
@@ -97,7 +98,8 @@ def build_certificate(cfg: Config, d: StoredDecision, serial: int, issuer_cert: 
 
 def issue_one(cfg: Config, job: Job, key: Any, issuer_cert: x509.Certificate,
               now: dt.datetime) -> Issued | Failed:
-    """Lint a throwaway-key copy, sign with the CA key, compare TBS, lint again, verify."""
+    """Lint a throwaway-key copy, sign its TBS with the CA key, check and verify the result
+    against the CA certificate's public key (``signer.core.lint.sign_certificate``)."""
     what = f"request {job.request_id}"
     try:
         builder, kind = build_certificate(cfg, job.decision, job.serial, issuer_cert, now)
@@ -106,7 +108,7 @@ def issue_one(cfg: Config, job: Job, key: Any, issuer_cert: x509.Certificate,
         return Failed(job.request_id, FAILED_VALIDITY, str(exc)[:1000])
     except LintError as exc:  # before the token is asked: nothing was signed
         return Failed(job.request_id, FAILED_LINT, str(exc)[:1000])
-    cert = sign_certificate(linted, key, what)
-    cert.verify_directly_issued_by(issuer_cert)  # I5, against the CA certificate itself
+    # I5: verified with the CA certificate's own public key; the TBS names it as issuer.
+    cert = sign_certificate(linted, key, what, issuer_public=issuer_cert.public_key())
     return Issued(job.request_id, cert.public_bytes(serialization.Encoding.DER),
                   hashlib.sha256(linted.tbs).hexdigest())

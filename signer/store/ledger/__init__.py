@@ -1,5 +1,6 @@
 """The issuance ledger (``db.Ledger``) and its typed rows (``rows``): the only SQL in HOME."""
 
+from signer.store.ledger.crl_verbs import LEDGER_CRL_MAX
 from signer.store.ledger.db import Ledger
 from signer.store.ledger.rows import (
     SCHEMA_VERSION,
@@ -12,5 +13,5 @@ from signer.store.ledger.rows import (
     RevocationRequestRow,
 )
 
-__all__ = ["SCHEMA_VERSION", "BatchRow", "CARecord", "CRLRow", "CertRow", "Ledger", "RARow",
+__all__ = ["LEDGER_CRL_MAX", "SCHEMA_VERSION", "BatchRow", "CARecord", "CRLRow", "CertRow", "Ledger", "RARow",
            "RequestRow", "RevocationRequestRow"]
