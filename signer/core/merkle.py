@@ -60,6 +60,22 @@ class TreeBuilder:
     def size(self) -> int:
         return self._size
 
+    def frontier(self) -> tuple[bytes, ...]:
+        """The roots of the complete subtrees making up the tree, largest first: with the
+        size, everything needed to extend it (and to compute its root)."""
+        return tuple(self._stack)
+
+    @classmethod
+    def restore(cls, size: int, frontier: Iterable[bytes]) -> TreeBuilder:
+        """A builder continuing a tree of ``size`` leaves from its ``frontier``."""
+        stack = list(frontier)
+        if size < 0 or len(stack) != bin(size).count("1") or \
+                any(len(h) != HASH_SIZE for h in stack):
+            raise LogError(f"a frontier of {len(stack)} hashes is not one of a tree of {size}")
+        builder = cls()
+        builder._size, builder._stack = size, stack
+        return builder
+
     def append(self, leaf: bytes) -> None:
         stack = self._stack
         stack.append(leaf)
