@@ -23,7 +23,8 @@ EMPTY_ROOT: bytes = _sha256(b"").digest()
 
 SubtreeCache = MutableMapping[tuple[int, int], bytes]
 # Complete subtrees at least this wide are memoised (at most 2n/_CACHE_MIN entries): proofs in a
-# million-entry log then cost a few thousand hashes instead of a million.
+# million-entry log then cost a few thousand hashes instead of a million. Inclusion proofs also
+# keep the narrower siblings they compute (_sibling): a batch's proofs share them.
 _CACHE_MIN = 256
 
 
@@ -156,13 +157,33 @@ def inclusion_proof(
     while hi - lo > 1:
         k = _split(hi - lo)
         if m < k:
-            path.append(_subtree_root(leaf_hashes, lo + k, hi, cache))
+            path.append(_sibling(leaf_hashes, lo + k, hi, cache))
             hi = lo + k
         else:
-            path.append(_subtree_root(leaf_hashes, lo, lo + k, cache))
+            path.append(_sibling(leaf_hashes, lo, lo + k, cache))
             lo, m = lo + k, m - k
     path.reverse()
     return path
+
+
+def _sibling(leaves: Sequence[bytes], lo: int, hi: int, cache: SubtreeCache | None) -> bytes:
+    """A proof's sibling subtree; with ``cache``, remembered whatever its width (proofs of
+    neighbouring leaves share their small siblings: a batch's proofs then cost a few hashes
+    each, not a few hundred)."""
+    if cache is None or hi - lo == 1:
+        return _subtree_root(leaves, lo, hi, cache)
+    hit = cache.get((lo, hi))
+    if hit is None:
+        half = _split(hi - lo)
+        complete = (hi - lo) & (hi - lo - 1) == 0
+        if complete and hi - lo < _CACHE_MIN:
+            hit = node_hash(_sibling(leaves, lo, lo + half, cache),
+                            _sibling(leaves, lo + half, hi, cache))
+        else:
+            hit = _subtree_root(leaves, lo, hi, cache)
+        if complete:
+            cache[(lo, hi)] = hit
+    return hit
 
 
 def consistency_proof(

@@ -83,6 +83,9 @@ class Records:
         return int.from_bytes(raw[:8], "big"), raw[8:]
 
     def leaf(self, seq: int) -> bytes:
+        if 0 <= seq < self.mapped and self._map is not None:
+            at = seq * RECORD + 8
+            return self._map[at:at + HASH_SIZE]
         return self.get(seq)[1]
 
     def append(self, offset: int, leaf: bytes) -> None:
@@ -132,9 +135,16 @@ class Leaves(Sequence[bytes]):
     def __getitem__(self, i: int | slice) -> bytes | list[bytes]:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
+        records = self.records
+        if 0 <= i < records.mapped and records._map is not None:
+            at = i * RECORD + 8
+            return records._map[at:at + HASH_SIZE]
+        j = (i - records.base) * RECORD + 8
+        if i >= records.base and 0 <= j < len(records.tail):
+            return bytes(records.tail[j:j + HASH_SIZE])
         if not 0 <= i < len(self):
             raise IndexError(i)
-        return self.records.leaf(i)
+        return records.leaf(i)
 
 
 def is_entry(line: bytes, seq: int) -> bool:
