@@ -35,6 +35,7 @@ from hsm.errors import (
     PinLockedError,
     SignatureCheckError,
 )
+from hsm.keys import spki
 from hsm.mechanisms import family
 from hsm.pins import LoginMode
 
@@ -154,8 +155,6 @@ def restore_key(token: Token, blob: bytes, label: str, algorithm: str,
     under this token's backup key (wrapped under another key, or damaged), a key that does not
     sign under the recorded public key.
     """
-    from hsm.token import spki
-
     family(algorithm)  # an unknown algorithm is refused before anything is made
     if token.label_in_use(label):
         raise KeyExistsError(f"token {token.label!r} already holds a key labelled {label!r}")

@@ -87,7 +87,7 @@ class OverviewScreen(CeremonyScreen):
             self.show(self.ceremony.overview)
 
     def on_screen_resume(self) -> None:
-        self.run_worker(self.refresh_facts(), exclusive=True, group="overview")
+        self.run_worker(self.refresh_facts, exclusive=True, group="overview")
 
     async def refresh_facts(self) -> None:
         await self.guarded(self.ceremony.jobs.overview(), self.show)
