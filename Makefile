@@ -11,6 +11,7 @@ STAMP := $(VENV)/.installed
 # requirements.lock: the appliance (runtime dependencies); requirements-test.lock: what only
 # the tests add, layered on it. Both hold every file's SHA-256; `make lock` writes them.
 LOCKS := requirements.lock requirements-test.lock
+OFFLINE ?= dist/offline
 UV_VERSION := 0.13.9
 LOCK_TOOL := build/lock-tool
 # Resolved for the appliance (CPython 3.11 on Debian 12, x86_64), wheels only; the hashes of
@@ -19,7 +20,7 @@ UV_COMPILE := $(LOCK_TOOL)/bin/uv pip compile --no-config --quiet --generate-has
   --python-version 3.11 --python-platform x86_64-manylinux_2_36 --only-binary :all: \
   --preview-features artifact-hash-filtering --custom-compile-command "make lock" $(LOCK_FLAGS)
 
-.PHONY: test demo deps system venv lint lock bench clean
+.PHONY: test demo deps system venv lint lock offline-bundle bench clean
 
 system:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -65,6 +66,11 @@ lock: $(LOCK_TOOL)/bin/uv
 $(LOCK_TOOL)/bin/uv:
 	$(PYTHON) -m venv $(LOCK_TOOL)
 	$(LOCK_TOOL)/bin/python -m pip install -q uv==$(UV_VERSION)
+
+# The air-gapped machine's install, in one directory (OFFLINE): wheels, lock, Debian packages,
+# install.sh, README and SHA256SUMS. Run on a networked Debian 12 machine; see README.md.
+offline-bundle: deps
+	$(PY) scripts/offline_bundle.py --out $(OFFLINE)
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache build/lock-tool
