@@ -62,6 +62,8 @@ PYTHON_VERSION = "3.11"
 # Priority: required packages with their dependencies. debootstrap takes usr-is-merged where
 # apt would pick usrmerge (which brings perl); naming it keeps the model as small as the real one.
 MINIMAL_EXTRA = ("usr-is-merged",)
+# Packages every minimal Debian has; if apt's model of one lacks them, the lists are wrong.
+CORE = frozenset({"libc6", "dpkg", "apt", "bash", "coreutils", "debconf"})
 PIN = re.compile(r"^([A-Za-z0-9._-]+)==(\S+) \\$")
 HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
 INST = re.compile(r"^Inst (\S+) (?:\[\S+\] )?\((\S+) .*\[(\S+)\]\)")
@@ -224,14 +226,23 @@ def wanted_debs() -> list[str]:
 
 @dataclass(frozen=True)
 class Apt:
-    """apt with package lists of its own (in `root`), fresh from this machine's apt sources:
-    no lock shared with other apt runs, nothing of the machine's apt state used or changed."""
+    """apt with package lists of its own (in `root`), fresh from this machine's apt sources,
+    and a dpkg status of its own (nothing installed, unless a call says otherwise): no lock
+    shared with other apt runs, nothing of the machine's apt or dpkg state used or changed."""
 
     root: Path
 
-    def options(self) -> list[str]:
+    @property
+    def empty_status(self) -> Path:
+        return self.root / "status-empty"
+
+    def options(self, status: Path) -> list[str]:
         opts = ["-o", f"Dir::State::Lists={self.root / 'lists'}",
+                "-o", f"Dir::State::status={status}",
                 "-o", f"Dir::Cache={self.root / 'cache'}", "-o", "Debug::NoLocking=1",
+                # No cache files: each call reads the lists (and its status file) afresh, so
+                # no call can see a cache built for another status file.
+                "-o", "Dir::Cache::pkgcache=", "-o", "Dir::Cache::srcpkgcache=",
                 "-o", f"APT::Architecture={DEB_ARCH}"]
         if os.geteuid() == 0:  # apt's sandbox user could not write into our directories
             opts += ["-o", "APT::Sandbox::User=root"]
@@ -240,18 +251,22 @@ class Apt:
     def update(self) -> None:
         for d in ("lists/partial", "cache/archives/partial"):
             (self.root / d).mkdir(parents=True, exist_ok=True)
-        self("apt-get", "update")
+        self.empty_status.write_text("")
+        # A list that fails to download is an error, not a warning: a missing list would
+        # silently change what a minimal Debian holds, and so what the bundle carries.
+        self("apt-get", "update", "--error-on=any")
 
-    def __call__(self, tool: str, *args: str, cwd: Path | None = None) -> str:
-        return run([tool, "--quiet", *self.options(), *args], cwd=cwd,
-                   env={**os.environ, "LC_ALL": "C"})
+    def __call__(self, tool: str, *args: str, cwd: Path | None = None,
+                 status: Path | None = None) -> str:
+        return run([tool, "--quiet", *self.options(status or self.empty_status), *args],
+                   cwd=cwd, env={**os.environ, "LC_ALL": "C"})
 
 
 def apt_simulate(apt: Apt, status: Path, packages: list[str]) -> list[Deb]:
     """What `apt-get install --no-install-recommends` would install on a machine whose dpkg
     status is `status` (apt's own resolver, nothing installed or downloaded)."""
-    out = apt("apt-get", "--simulate", "--no-install-recommends",
-              "-o", f"Dir::State::status={status}", "install", *packages)
+    out = apt("apt-get", "--simulate", "--no-install-recommends", "install", *packages,
+              status=status)
     return [Deb(m.group(1), m.group(2), m.group(3))
             for line in out.splitlines() if (m := INST.match(line))]
 
@@ -270,12 +285,10 @@ def minimal_status(apt: Apt, scratch: Path) -> Path:
         elif not line[0].isspace() and ":" in line:
             key, _, value = line.partition(":")
             stanza[key] = value.strip()
-    empty = scratch / "status-empty"
-    empty.write_text("")
-    minimal = sorted({d.name for d in apt_simulate(apt, empty, sorted(base))})
-    if len(minimal) < 50:
-        raise BundleError(f"apt found only {len(minimal)} packages in a minimal Debian: does "
-                          "this machine have Debian's apt sources?")
+    minimal = sorted({d.name for d in apt_simulate(apt, apt.empty_status, sorted(base))})
+    if missing := sorted(CORE - set(minimal)):
+        raise BundleError(f"apt's minimal Debian lacks {', '.join(missing)}: does this machine "
+                          "have Debian's apt sources?")
     shown = apt("apt-cache", "show", "--no-all-versions", *minimal)
     status = scratch / "status-minimal"
     status.write_text(re.sub(r"^(Package: .*)$", r"\1\nStatus: install ok installed", shown,
@@ -286,8 +299,13 @@ def minimal_status(apt: Apt, scratch: Path) -> Path:
 def deb_closure(apt: Apt, scratch: Path) -> list[Deb]:
     """The Debian packages the appliance needs that a minimal Debian 12 lacks: apt's answer to
     installing debian-packages.txt (no recommends) on a minimal system."""
-    closure = apt_simulate(apt, minimal_status(apt, scratch), wanted_debs())
+    status = minimal_status(apt, scratch)
+    closure = apt_simulate(apt, status, wanted_debs())
     names = {d.name for d in closure}
+    minimal = set(re.findall(r"^Package: (\S+)$", status.read_text(), re.M))
+    if again := sorted(names & minimal):
+        raise BundleError(f"apt would install {', '.join(again[:5])} again on a minimal Debian "
+                          "that has them: its package lists are inconsistent (run again)")
     if missing := [p for p in wanted_debs() if p not in names]:
         raise BundleError(f"apt would not install {', '.join(missing)} (already in a minimal "
                           "Debian, or unknown?)")

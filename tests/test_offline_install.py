@@ -258,6 +258,43 @@ def test_a_short_ceremony_with_what_was_installed(installed: Installed, tmp_path
     assert "Offline Install Root CA" in r.stdout
 
 
+def dpkg_has(name: str, version: str) -> bool:
+    """Is `name` installed here at `version` or newer?"""
+    have = subprocess.run(["dpkg-query", "-W", "-f=${db:Status-Abbrev}${Version}", name],
+                          capture_output=True, text=True).stdout
+    return have.startswith("ii ") and subprocess.run(
+        ["dpkg", "--compare-versions", have[3:], "ge", version]).returncode == 0
+
+
+def test_the_system_install_takes_only_what_the_machine_lacks(bundle: Bundle,
+                                                               tmp_path: Path) -> None:
+    """install.sh without --no-system, with apt-get replaced by a recorder and a
+    /usr/local/bin of its own (a mount namespace): nothing on this machine changes."""
+    if subprocess.run(["unshare", "--mount", "--net", "true"], capture_output=True).returncode:
+        pytest.skip("needs root for a mount namespace (CI runs as root)")
+    shim, args = tmp_path / "shim", tmp_path / "apt-get.args"
+    shim.mkdir()
+    (shim / "apt-get").write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {args}\n')
+    (shim / "apt-get").chmod(0o755)
+    prefix = tmp_path / "opt" / "airgap-signer"
+    script = ('mount -t tmpfs tmpfs /usr/local/bin && bash "$0" --prefix "$1" --expect "$2" '
+              '&& readlink /usr/local/bin/signer')
+    env = {**offline_env(tmp_path), "PATH": f"{shim}:{os.environ['PATH']}"}
+    r = subprocess.run(["unshare", "--mount", "--net", "bash", "-c", script,
+                        str(bundle.dir / "install.sh"), str(prefix), bundle.digest],
+                       env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines()[-1] == str(prefix / "bin" / "signer")
+    passed = args.read_text().splitlines() if args.exists() else []
+    assert passed[:4] == ["install", "--yes", "--no-download", "--no-install-recommends"] or not passed
+    for deb in sorted((bundle.dir / "debs").glob("*.deb")):
+        name, version = subprocess.run(
+            ["dpkg-deb", "--show", "--showformat=${Package} ${Version}", str(deb)],
+            capture_output=True, text=True, check=True).stdout.split()
+        assert (f"./debs/{deb.name}" in passed) != dpkg_has(name, version), deb.name
+
+
 # -- refusals: checks first, nothing installed ---------------------------------------------------
 
 def tampered(bundle: Bundle, dst: Path, how: str) -> Path:
