@@ -69,7 +69,7 @@ $(LOCK_TOOL)/bin/uv:
 
 # The air-gapped machine's install, in one directory (OFFLINE): wheels, lock, Debian packages,
 # install.sh, README and SHA256SUMS. Run on a networked Debian 12 machine; see README.md.
-offline-bundle: deps
+offline-bundle: venv
 	$(PY) scripts/offline_bundle.py --out $(OFFLINE)
 
 clean:

@@ -15,6 +15,7 @@ The directory it makes (it never writes over an existing one):
                        machine's own apt lists are neither used nor changed)
     softhsm-config/    make-token.sh, for a rehearsal token
     doc/               README.md, OPERATIONS.md and docs/*.md
+    man/, completion/  signer's man page and bash completion, if the project has them
     install.sh         the installer for the air-gapped machine (scripts/offline/install.sh.in)
     README             for the operator (scripts/offline/README.in)
     SHA256SUMS         the SHA-256 of every other file; its own SHA-256 is printed here as hex
@@ -378,6 +379,14 @@ def copy_docs(out: Path) -> None:
     (out / "softhsm-config").mkdir()
     for name in ("make-token.sh", "softhsm2.conf.in"):
         shutil.copy2(ROOT / "softhsm-config" / name, out / "softhsm-config" / name)
+    # A man page and bash completion, when the project has them; install.sh installs them.
+    if pages := sorted((ROOT / "man").glob("*.1")):
+        (out / "man").mkdir()
+        for page in pages:
+            shutil.copy2(page, out / "man" / page.name)
+    if (ROOT / "completion" / "signer.bash").is_file():
+        (out / "completion").mkdir()
+        shutil.copy2(ROOT / "completion" / "signer.bash", out / "completion" / "signer.bash")
 
 
 def write_sums(out: Path) -> str:
