@@ -224,8 +224,6 @@ def test_installs_offline_exactly_the_lock(installed: Installed, tmp_path: Path)
     assert (installed.prefix / "share/airgap-signer/doc/OPERATIONS.md").is_file()
 
 
-@pytest.mark.xfail(strict=True, reason="signer/cli.py does not print signer.version.version_line()"
-                   " for --version yet (the lead wires it); remove this mark then")
 def test_signer_version_names_the_lock(installed: Installed, tmp_path: Path) -> None:
     r = installed.run(installed.prefix / "bin" / "signer", "--version", cwd=tmp_path)
     assert r.returncode == 0

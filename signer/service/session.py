@@ -44,7 +44,7 @@ from signer.store.log import CeremonyLog, Entry, events
 from signer.store.log.recovery import CONFIRMATION, PROCEDURE, check_log_for_session
 from signer.store.log.state import LogState
 from signer.store.secrets import read_secret_file, secure_process
-from signer.version import VERSION
+from signer.version import session_facts
 from transfer.errors import TransferError
 
 T = TypeVar("T")
@@ -225,15 +225,19 @@ class Session:
         self.session_start = self.log.size
         self.interfaces = airgap.interfaces_up(sys_net())
         st = self.token.status()
-        if self.state.config_sha256 != self.config.digest:
-            # The policy in force, in full, whenever it changes: auditors judge each batch
-            # again with the policy that judged it, and see every change.
-            self.record(events.Config(self.config.digest, self.config.text))
+        config_changed = self.state.config_sha256 != self.config.digest
+        # What software this is, first: an appliance that cannot name its dependency lock does
+        # not sign (session_facts raises).
         self.log_event("session.open", {
-            "version": VERSION, "config_sha256": self.config.digest, "rehearsal": self.rehearsal,
+            **session_facts(), "config_sha256": self.config.digest,
+            "rehearsal": self.rehearsal,
             "token": {"label": st.label, "serial": st.serial, "model": st.model},
             "interfaces_up": self.interfaces, "share_indices": self.share_indices,
         })
+        if config_changed:
+            # The policy in force, in full, whenever it changes: auditors judge each batch
+            # again with the policy that judged it, and see every change.
+            self.record(events.Config(self.config.digest, self.config.text))
 
     def adopt_token(self, token: Token, at: dt.datetime | None) -> None:
         """`init` only: the token it logged in to, for the home's first session."""

@@ -21,6 +21,7 @@ from signer.service.session import Credentials, Session, obtain_pin
 from signer.store.files import OutputError, write_new
 from signer.store.home import HomePaths
 from signer.store.log import CeremonyLog
+from signer.version import session_facts
 
 LOG_KEY_LABEL = "appliance-log"
 
@@ -95,7 +96,7 @@ def _init(home: Path, module: str, token_label: str, creds: Credentials, rehears
     s.adopt_token(token, at)  # the token logged in above, before the PIN was re-keyed
     try:
         s.log_event("appliance.init", {
-            "rehearsal": rehearsal, "module": module, "token": token_label,
+            **session_facts(), "rehearsal": rehearsal, "module": module, "token": token_label,
             "quorum": quorum_spec or None, "share_files": [p.name for p in share_files],
             "log_key": log_attrs.to_json(), "log_public_key": log_pub.public_bytes_raw().hex(),
             "config_sha256": s.config.digest,
