@@ -11,14 +11,14 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from signer.cli import audit, batches, setup, transfer
+from signer.cli import audit, batches, custody, setup, transfer
 from signer.cli.common import Parser, common_options
 from signer.errors import SignerError, UsageError
 from signer.service.session import ERRORS, secure_process
 from signer.version import version_line
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
-    **setup.COMMANDS, **batches.COMMANDS, "audit": audit.cmd_audit,
+    **setup.COMMANDS, **batches.COMMANDS, **custody.COMMANDS, "audit": audit.cmd_audit,
     "transfer": transfer.cmd_transfer,
 }
 
@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     setup.add_parsers(cmd, Parser)
+    custody.add_parsers(cmd, Parser)
     batches.add_parsers(cmd, Parser)
     audit.add_parsers(cmd, Parser)
     tr = cmd("transfer", "move files across the air gap").add_subparsers(

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from signer.store.log import custody
 from signer.store.log.events import REQUIRED_FIELDS
 
 ZERO_HASH = "00" * 32
@@ -118,12 +119,16 @@ class LogState:
     pending_cas: dict[str, str] = field(default_factory=dict)
     pending_batches: dict[str, dict[str, Any]] = field(default_factory=dict)
     pending_revocations: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    custody: custody.CustodyState = field(default_factory=custody.CustodyState)
 
     def apply(self, type_: str, data: Mapping[str, Any], seq: int, time: str) -> None:
         handler = _HANDLERS.get(type_)
         self.size = seq + 1
         if handler is not None:
             handler(self, data, time)
+        keeper = custody.HANDLERS.get(type_)
+        if keeper is not None:
+            keeper(self.custody, data, seq, time)
 
     def trusted_ra_keys(self) -> dict[str, bytes]:
         """RA name -> raw public key, for every RA trusted and not revoked."""
