@@ -20,7 +20,6 @@ from signer.core.tokens import MAIN, TokenConfig
 from signer.errors import UsageError
 from signer.service import backup, quorums
 from signer.service.session import read_secret_file
-from signer.store.files import check_new_output
 from transfer.keybackup import MAX_FILE
 from transfer.usb import read_file
 
@@ -137,7 +136,6 @@ def cmd_quorum(args: argparse.Namespace) -> None:
     if args.backup:
         if args.so_pin_file is None or args.backup_out is None:
             raise UsageError("quorum rotate --backup needs --so-pin-file and --backup-out")
-        check_new_output(args.backup_out)
         so_pin = read_secret_file(args.so_pin_file, "SO PIN")
         res = in_session(args, quorums.rotate_backup, args.quorum, args.shares_out, so_pin,
                          args.backup_out)
