@@ -51,7 +51,9 @@ def add_parsers(cmd: Command, parser_class: type[argparse.ArgumentParser]) -> No
 
     tok = cmd("token", "the token").add_subparsers(dest="sub", required=True,
                                                     parser_class=parser_class)
-    cmd("status", "module, token, flags, mechanisms, login state", tok)
+    p = cmd("status", "module, token, flags, PIN limits, the mechanisms this home needs and "
+                      "which are missing", tok)
+    p.add_argument("--token", default=MAIN, help="which token (a name in signer.toml)")
     custody.add_token_parsers(cmd, tok)
 
     key = cmd("key", "CA keys in the token").add_subparsers(dest="sub", required=True,
@@ -117,19 +119,35 @@ def cmd_token(args: argparse.Namespace) -> None:
         custody.cmd_token_custody(args)
         return
     with read_only(args) as s:
-        token = s.open_public_token()
+        name = args.token
+        facts = s.state.custody
+        # What this home needs of the token: its keys' algorithms (all CA algorithms before
+        # any key exists), the log key, and wrapping for a backup home.
+        algs = tuple(sorted({f.algorithm for f in facts.keys.values()
+                             if f.token == name and f.algorithm != "ed25519"
+                             and f.label != facts.log_key})) or None
+        log_alg = facts.keys[facts.log_key].algorithm if facts.log_key in facts.keys \
+            and name == MAIN else None
+        token = s.open_public_token(name)
         try:
-            st = token.status()
+            st = token.status(algs, log_alg, backup=s.config.backup is not None) if algs \
+                else token.status(log_key=log_alg, backup=s.config.backup is not None)
         finally:
             token.close()
         rehearsal = s.rehearsal
     mech = ", ".join(f"{k}{'' if v else ' (missing)'}" for k, v in st.mechanisms.items())
-    emit(args, st.to_json(), "\n".join([
+    lines = [
         f"module:       {st.module}", f"token:        {st.label} (serial {st.serial})",
-        f"model:        {st.manufacturer} {st.model}", f"flags:        {', '.join(st.flags)}",
-        f"mechanisms:   {mech}", f"logged in:    {'yes' if st.logged_in else 'no'}",
+        f"uri:          {st.uri}", f"model:        {st.manufacturer} {st.model}",
+        f"flags:        {', '.join(st.flags)}",
+        f"PIN length:   {st.pin_min}..{st.pin_max if st.pin_max is not None else '?'}"
+        + (" (PIN pad)" if st.protected_authentication_path else ""),
+        f"mechanisms:   {mech}", f"log key:      {log_alg or st.log_key_algorithm or 'none'}",
+        f"logged in:    {'yes' if st.logged_in else 'no'}",
         f"rehearsal:    {'yes' if rehearsal else 'no'}",
-    ]))
+    ]
+    lines += [f"MISSING:      {m}" for m in st.missing]
+    emit(args, st.to_json(), "\n".join(lines))
 
 
 def cmd_key(args: argparse.Namespace) -> None:

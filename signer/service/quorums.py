@@ -145,7 +145,7 @@ class ShareCheck:
         if self.purpose is None:
             return f"{head}: a set this home does not know (another home's?)"
         if self.state == "retired":
-            return f"{head}: the RETIRED {self.purpose} set of {self.since}; it opens nothing"
+            return f"{head}: the RETIRED {self.purpose} set (made {self.since}); it opens nothing"
         return f"{head}: the current {self.purpose} set, made {self.since}"
 
 

@@ -92,7 +92,7 @@ class TokenSet:
                     "give unlock shares")
             if state == "retired":
                 raise quorum.ShareError(
-                    f"share set {ident} was retired by rotation after {s.since}: its shares "
+                    f"share set {ident} (made {s.since}) was retired by rotation: its shares "
                     "no longer unlock anything")
         first = next(iter(sets.values()))
         self.share_indices = first.indices

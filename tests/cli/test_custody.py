@@ -285,6 +285,11 @@ def test_a_token_without_eddsa_or_combined_rsa_runs_the_whole_ceremony(restricte
     run_signer("ca", "sub", "class1", "--issuer", "root", "--key", "class1-key", "--subject",
                "CN=Small HSM Class 1,C=AU", "--pin-file", pin, "--at", AT, home=home,
                check=True, env=env)
+    status = json.loads(run_signer("token", "status", "--json", home=home, check=True,
+                                   env=env).stdout)
+    # Every need is met through a fallback (CKM_RSA_PKCS with a host DigestInfo, CKM_ECDSA
+    # over a host hash); EdDSA is simply not needed by this home.
+    assert status["missing"] == [] and not status["mechanisms"].get("EC_EDWARDS_KEY_PAIR_GEN")
     o = tmp_path / "online"
     o.mkdir()
     run_signer("request", "keygen", "--out", o / "ra.key", check=True)
