@@ -270,9 +270,10 @@ def test_a_token_without_eddsa_or_combined_rsa_runs_the_whole_ceremony(restricte
     """SmartCard-HSM-like mechanisms: the log key is ECDSA, RSA signs through CKM_RSA_PKCS
     with a host-built DigestInfo; checkpoints, results and the audit all take the ECDSA key."""
     env = restricted_token_env.env()
-    pin = restricted_token_env.pin_file
+    # A token of its own: tests/hsm/test_restricted.py runs its scenario on "restricted".
+    pin = restricted_token_env.new_token("small-hsm")
     home = tmp_path / "home"
-    r = run_signer("init", "--module", restricted_token_env.module, "--token", "restricted",
+    r = run_signer("init", "--module", restricted_token_env.module, "--token", "small-hsm",
                    "--rehearsal", "--pin-file", pin, "--at", AT, "--json", home=home,
                    check=True, env=env)
     assert json.loads(r.stdout)["log_key_algorithm"] == "ec-p256"
