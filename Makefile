@@ -1,11 +1,26 @@
 # airgap-signer: `make test` and `make demo` set up everything they need from scratch.
 SHELL := /bin/bash
+PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := softhsm2 opensc-pkcs11 gcc libzbar0 zbar-tools openssl libengine-pkcs11-openssl python3-venv chromium
+# The appliance's Debian packages (one list: the offline bundle carries the same), and
+# what only tests need: chromium (renders the audit report) and gcc (builds a PIN-pad shim).
+APPLIANCE_DEBS := $(shell grep -v '^\#' scripts/offline/debian-packages.txt)
+APT_PACKAGES := $(APPLIANCE_DEBS) chromium gcc
 STAMP := $(VENV)/.installed
+# requirements.lock: the appliance (runtime dependencies); requirements-test.lock: what only
+# the tests add, layered on it. Both hold every file's SHA-256; `make lock` writes them.
+LOCKS := requirements.lock requirements-test.lock
+OFFLINE ?= dist/offline
+UV_VERSION := 0.13.9
+LOCK_TOOL := build/lock-tool
+# Resolved for the appliance (CPython 3.11 on Debian 12, x86_64), wheels only; the hashes of
+# every published wheel of each pinned version, no source archives (nothing is built at install).
+UV_COMPILE := $(LOCK_TOOL)/bin/uv pip compile --no-config --quiet --generate-hashes \
+  --python-version 3.11 --python-platform x86_64-manylinux_2_36 --only-binary :all: \
+  --preview-features artifact-hash-filtering --custom-compile-command "make lock" $(LOCK_FLAGS)
 
-.PHONY: test demo deps system venv lint bench clean
+.PHONY: test demo deps system venv lint lock offline-bundle bench clean
 
 system:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -15,10 +30,13 @@ system:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-$(STAMP): pyproject.toml
-	@test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+# The virtualenv is exactly the lock files: rebuilt from scratch whenever they (or
+# pyproject.toml, or the version) change, so nothing left over from an earlier lock is tested.
+$(STAMP): pyproject.toml signer/version.py $(LOCKS)
+	$(PYTHON) -m venv --clear $(VENV)
+	$(PY) -m pip install -q --require-hashes --only-binary=:all: -r requirements.lock -r requirements-test.lock
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -26,7 +44,7 @@ venv: $(STAMP)
 deps: system venv
 
 test: deps
-	$(VENV)/bin/ruff check signer hsm transfer tests bench fuzz
+	$(VENV)/bin/ruff check signer hsm transfer tests bench fuzz scripts
 	$(VENV)/bin/mypy --strict signer hsm transfer
 	$(PY) -m pytest -q
 
@@ -34,8 +52,25 @@ demo: deps
 	@bash scripts/demo.sh
 
 lint: venv
-	$(VENV)/bin/ruff check signer hsm transfer tests bench fuzz
+	$(VENV)/bin/ruff check signer hsm transfer tests bench fuzz scripts
 	$(VENV)/bin/mypy --strict signer hsm transfer
 
+# Regenerate the lock files from pyproject.toml, keeping the versions already pinned where they
+# still fit; `make lock LOCK_FLAGS=--upgrade` moves everything to the newest versions.
+lock: $(LOCK_TOOL)/bin/uv
+	$(UV_COMPILE) pyproject.toml -o requirements.lock
+	$(UV_COMPILE) pyproject.toml --extra test -c requirements.lock \
+	  $$(sed -n 's/^\([A-Za-z0-9._-]*\)==.*/--no-emit-package \1/p' requirements.lock) \
+	  -o requirements-test.lock
+
+$(LOCK_TOOL)/bin/uv:
+	$(PYTHON) -m venv $(LOCK_TOOL)
+	$(LOCK_TOOL)/bin/python -m pip install -q uv==$(UV_VERSION)
+
+# The air-gapped machine's install, in one directory (OFFLINE): wheels, lock, Debian packages,
+# install.sh, README and SHA256SUMS. Run on a networked Debian 12 machine; see README.md.
+offline-bundle: venv
+	$(PY) scripts/offline_bundle.py --out $(OFFLINE)
+
 clean:
-	rm -rf $(VENV) demo .pytest_cache
+	rm -rf $(VENV) demo .pytest_cache build/lock-tool

@@ -35,6 +35,7 @@ from hsm.errors import (
     PinLockedError,
     SignatureCheckError,
 )
+from hsm.keys import spki
 from hsm.mechanisms import family
 from hsm.pins import LoginMode
 
@@ -86,11 +87,14 @@ def has_backup_key(token: Token) -> bool:
     return bool(p11.find(token._need_login(), "secret", BACKUP_KEY_LABEL))
 
 
-def import_backup_key(token: Token, so_pin: str, secret: bytes) -> str:
+def import_backup_key(token: Token, so_pin: str, secret: bytes, *,
+                      replace: bool = False) -> str:
     """The SO imports the backup secret as the trusted wrapping key; returns its fingerprint.
 
-    The user must not be logged in (PKCS#11 allows one of SO and user at a time); the caller
-    logs in as user afterwards.
+    ``replace`` (a rotation of the backup quorum) destroys the token's current backup key
+    first, in the same SO session; a crash in between leaves no backup key, and the rotation is
+    run again. The user must not be logged in (PKCS#11 allows one of SO and user at a time);
+    the caller logs in as user afterwards.
     """
     if token.logged_in:
         raise HSMError("log out of the token first: the SO imports the backup key alone")
@@ -112,8 +116,12 @@ def import_backup_key(token: Token, so_pin: str, secret: bytes) -> str:
             err = HSMAuthError(f"{what}: wrong SO PIN")
         raise err from exc
     try:
-        if p11.find(session, "secret", BACKUP_KEY_LABEL):
+        existing = p11.find(session, "secret", BACKUP_KEY_LABEL)
+        if existing and not replace:
             raise KeyExistsError(f"token {token.label!r} already holds a backup wrapping key")
+        for old in existing:
+            with p11.guard("destroying the old backup wrapping key"):
+                old.destroy()
         p11.create_trusted_wrap_key(session, secret, BACKUP_KEY_LABEL)
     finally:
         try:
@@ -154,8 +162,6 @@ def restore_key(token: Token, blob: bytes, label: str, algorithm: str,
     under this token's backup key (wrapped under another key, or damaged), a key that does not
     sign under the recorded public key.
     """
-    from hsm.token import spki
-
     family(algorithm)  # an unknown algorithm is refused before anything is made
     if token.label_in_use(label):
         raise KeyExistsError(f"token {token.label!r} already holds a key labelled {label!r}")

@@ -23,6 +23,11 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, Pub
 from hsm.errors import HSMError, MechanismUnsupportedError, SignatureCheckError
 
 
+def spki(public: PublicKeyTypes) -> bytes:
+    return public.public_bytes(serialization.Encoding.DER,
+                               serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
 class SignMechanism(enum.Enum):
     """The signing operations the appliance asks of a token (host-side names)."""
 

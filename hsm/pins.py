@@ -132,12 +132,18 @@ def plan_pin(limits: PinLimits, *, encoding: PinEncoding = PinEncoding.HEX, pref
     return plan
 
 
-def derive_pin(master_secret: bytes, plan: PinPlan) -> str:
-    """The token PIN for ``master_secret`` under ``plan``; nobody ever needs to see it."""
+def derive_pin(master_secret: bytes, plan: PinPlan, context: str = "") -> str:
+    """The token PIN for ``master_secret`` under ``plan``; nobody ever needs to see it.
+
+    ``context`` names the token within its home (empty for the main token, as before): one
+    quorum unlocks several tokens, each with its own PIN, so a PIN seen on one token's path
+    says nothing about another's.
+    """
     if len(master_secret) < 16:
         raise PinPolicyError("the master secret is too short to derive a PIN from")
+    info = _PIN_INFO + (b"/" + context.encode() if context else b"")
     okm = HKDF(algorithm=hashes.SHA256(), length=_OKM_BYTES, salt=None,
-               info=_PIN_INFO).derive(master_secret)
+               info=info).derive(master_secret)
     if plan.encoding is PinEncoding.HEX:
         text = okm.hex()
     else:

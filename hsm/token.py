@@ -19,10 +19,9 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
-from hsm import p11
+from hsm import backup, p11
 from hsm.attributes import KeyAttributes
 from hsm.errors import (
     HSMAuthError,
@@ -33,7 +32,7 @@ from hsm.errors import (
     MechanismUnsupportedError,
     PinLockedError,
 )
-from hsm.keys import SignMechanism, TokenKey, wrap_key
+from hsm.keys import SignMechanism, TokenKey, spki, wrap_key
 from hsm.mechanisms import (
     ALGORITHMS,
     MechanismReport,
@@ -73,11 +72,6 @@ class TokenStatus:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def spki(public: PublicKeyTypes) -> bytes:
-    return public.public_bytes(serialization.Encoding.DER,
-                               serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 class Token:
@@ -347,17 +341,11 @@ class Token:
     # -- backup (hsm.backup does the work) -------------------------------------------------
 
     def import_backup_key(self, so_pin: str, secret: bytes) -> str:
-        from hsm.backup import import_backup_key
-
-        return import_backup_key(self, so_pin, secret)
+        return backup.import_backup_key(self, so_pin, secret)
 
     def wrap_key(self, label: str) -> bytes:
-        from hsm.backup import wrap_key as _wrap
-
-        return _wrap(self, label).blob
+        return backup.wrap_key(self, label).blob
 
     def unwrap_key(self, blob: bytes, label: str, algorithm: str,
                    public_key: PublicKeyTypes, key_id: bytes | None = None) -> KeyAttributes:
-        from hsm.backup import restore_key
-
-        return restore_key(self, blob, label, algorithm, public_key, key_id)
+        return backup.restore_key(self, blob, label, algorithm, public_key, key_id)

@@ -110,14 +110,15 @@ def restricted_token_env(tmp_path_factory: pytest.TempPathFactory) -> TokenEnv:
 
 
 def run_signer(*args: str | Path, home: Path | None = None, check: bool | None = None,
-               input: str | None = None) -> subprocess.CompletedProcess[str]:
+               input: str | None = None,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the real CLI in a subprocess, as a ceremony script would."""
     cmd = [sys.executable, "-m", "signer.cli"]
     if home is not None:
         cmd += ["--home", str(home)]
     cmd += [str(a) for a in args]
     proc = subprocess.run(cmd, capture_output=True, text=True, input=input,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"}, timeout=600)
+                          env={**(env or os.environ), "PYTHONWARNINGS": "ignore"}, timeout=600)
     if check is True and proc.returncode != 0:
         raise AssertionError(f"signer {args} failed ({proc.returncode}): {proc.stderr}")
     if check is False and proc.returncode == 0:

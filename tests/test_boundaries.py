@@ -111,6 +111,11 @@ def test_no_function_local_imports_hide_cycles():
     assert found == []
 
 
+# Pure modules of the leaf packages that core may use: the appliance key's encodings and
+# signature rules (shared with the bundle formats, which cannot import signer).
+CORE_MAY_USE = {"transfer.appkey", "transfer.errors"}
+
+
 def test_core_does_no_io():
     io = {"os", "sqlite3", "subprocess", "socket", "shutil", "mmap", "pathlib", "tempfile",
           "fcntl", "signal", "textual", "pkcs11", "hsm", "transfer"}
@@ -118,7 +123,8 @@ def test_core_does_no_io():
         tree = ast.parse(path.read_text())
         typing_only = _type_checking_blocks(tree)
         names = {n.split(".")[0] for n, node, _ in _imports(tree)
-                 if getattr(node, "lineno", 0) not in typing_only}
+                 if getattr(node, "lineno", 0) not in typing_only
+                 and not (isinstance(node, ast.ImportFrom) and node.module in CORE_MAY_USE)}
         assert not names & io, f"{path}: {names & io}"
         calls = {c.func.id for c in ast.walk(tree)
                  if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
@@ -146,6 +152,8 @@ def _loaded(module: str) -> set[str]:
     ("transfer.qr.camera", {"signer", "hsm", "pkcs11", "textual"}),
     ("signer.core.policy", {"textual", "pkcs11", "hsm", "sqlite3", "signer.store",
                             "signer.service"}),
+    ("signer.core.checkpoint", {"textual", "pkcs11", "hsm", "sqlite3", "transfer.usb",
+                                "transfer.bundle", "transfer.qr", "signer.store"}),
     ("signer.store.ledger", {"textual", "pkcs11", "signer.service"}),
     ("signer.service.batches", {"textual", "signer.cli", "signer.tui"}),
     ("signer.service.audit", {"textual", "signer.cli", "signer.tui"}),

@@ -11,23 +11,37 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from signer.cli import audit, batches, setup, transfer
+from signer.cli import audit, batches, custody, setup, transfer
 from signer.cli.common import Parser, common_options
-from signer.errors import UsageError
+from signer.errors import SignerError, UsageError
 from signer.service.session import ERRORS, secure_process
-from signer.version import VERSION
+from signer.version import version_line
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
-    **setup.COMMANDS, **batches.COMMANDS, "audit": audit.cmd_audit,
+    **setup.COMMANDS, **batches.COMMANDS, **custody.COMMANDS, "audit": audit.cmd_audit,
     "transfer": transfer.cmd_transfer,
 }
+
+
+class _VersionAction(argparse.Action):
+    """Reads the lock only when asked (argparse's own version action would read it for every
+    command, and a missing lock would be a traceback)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        try:
+            print(version_line())
+        except SignerError as exc:
+            parser.exit(1, f"signer: error: {exc}\n")
+        parser.exit(0)
 
 
 def build_parser() -> argparse.ArgumentParser:
     common = common_options()
     parser = Parser(prog="signer", description="Offline signing appliance for community CAs.",
                     parents=[common])
-    parser.add_argument("--version", action="version", version=f"airgap-signer {VERSION}")
+    parser.add_argument("--version", action=_VersionAction, nargs=0,
+                        help="print the version and the SHA-256 of the dependency lock file")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     def cmd(name: str, help_: str, parent: Any = sub) -> argparse.ArgumentParser:
@@ -36,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     setup.add_parsers(cmd, Parser)
+    custody.add_parsers(cmd, Parser)
     batches.add_parsers(cmd, Parser)
     audit.add_parsers(cmd, Parser)
     tr = cmd("transfer", "move files across the air gap").add_subparsers(

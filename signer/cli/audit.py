@@ -6,14 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
-
 from signer.cli.common import Command, at_of, credentials, emit, home_of, witness
 from signer.errors import SignerError
 from signer.service import auditing
 from signer.service.online import load_public_key
 from signer.service.report import checkpoint_summary
+from transfer.appkey import load_app_key
 
 
 def add_parsers(cmd: Command, parser_class: type[argparse.ArgumentParser]) -> None:
@@ -41,10 +39,10 @@ def add_parsers(cmd: Command, parser_class: type[argparse.ArgumentParser]) -> No
 def cmd_audit(args: argparse.Namespace) -> None:
     home = home_of(args)
     if args.sub == "pubkey":
-        raw = auditing.home_log_key(home)
-        pem = ed25519.Ed25519PublicKey.from_public_bytes(raw).public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-        emit(args, {"pem": pem, "raw": raw.hex()}, pem.rstrip("\n"))
+        key = load_app_key(auditing.home_log_key(home))
+        pem = key.pem()
+        emit(args, {"pem": pem, "raw": key.raw.hex(), "algorithm": key.algorithm},
+             pem.rstrip("\n"))
     elif args.sub == "checkpoint":
         cp = auditing.latest_checkpoint(home)
         # One set of words for witnesses: the root's, as every other screen shows them.
@@ -63,7 +61,7 @@ def cmd_audit(args: argparse.Namespace) -> None:
 
 
 def _verify(args: argparse.Namespace, home: Path) -> None:
-    key = load_public_key(args.pubkey) if args.pubkey else None
+    key = load_public_key(args.pubkey, appliance=True) if args.pubkey else None
     anchor = None
     if getattr(args, "checkpoint", None):
         try:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from signer.core.clock import parse_time
+from signer.errors import UsageError
 from signer.service.report import checkpoint_summary
 from signer.service.session import Credentials, Session, read_secret_file, terminal_prompt
 from transfer.words import pgp_words
@@ -46,6 +47,9 @@ def common_options() -> argparse.ArgumentParser:
     p.add_argument("--pin-file", type=Path, default=S, help="file holding the token user PIN")
     p.add_argument("--share", type=Path, action="append", default=S,
                    help="a custodian's SLIP-39 share file (repeat for M of N)")
+    p.add_argument("--token-pin", action="append", default=S, metavar="NAME=FILE",
+                   help="the user PIN of token NAME ([tokens.NAME] in signer.toml), for a "
+                        "home without a quorum (repeat per token)")
     p.add_argument("--at", default=S, help="confirmed ceremony time, ISO 8601 UTC (…Z)")
     return p
 
@@ -59,6 +63,11 @@ def credentials(args: argparse.Namespace) -> Credentials:
         creds.pin = read_secret_file(args.pin_file, "PIN")
     for p in getattr(args, "share", None) or []:
         creds.shares.append(read_secret_file(p, "share"))
+    for spec in getattr(args, "token_pin", None) or []:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise UsageError(f"--token-pin {spec!r}: expected NAME=FILE")
+        creds.token_pins[name] = read_secret_file(Path(path), f"PIN of token {name!r}")
     if creds.pin is None and not creds.shares and sys.stdin.isatty():
         creds.prompt = terminal_prompt
     return creds

@@ -7,9 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from hsm.token import ALGORITHMS
+from signer.cli import custody
 from signer.cli.common import Command, at_of, credentials, emit, home_of, in_session, read_only
+from signer.core.tokens import MAIN
 from signer.service import cas
-from signer.service.setup import init_home
+from signer.service.session import read_secret_file
+from signer.service.setup import InitOptions, init_home
 
 CA_ALGORITHMS = ", ".join(a for a in ALGORITHMS if a != "ed25519")
 
@@ -28,17 +31,40 @@ def add_parsers(cmd: Command, parser_class: type[argparse.ArgumentParser]) -> No
                    help="an empty directory for the N share files (with --quorum)")
     p.add_argument("--name", help="the appliance's name: the origin of its log checkpoints "
                                   "(default airgap-signer/TOKEN)")
+    p.add_argument("--backup", metavar="M/N",
+                   help="back keys up: a second SLIP-39 secret, split among N backup custodians "
+                        "(any M restore), becomes the token's trusted wrapping key; CA keys may "
+                        "then leave the token only wrapped under it (I1 revised)")
+    p.add_argument("--backup-shares-out", type=Path, metavar="DIR",
+                   help="an empty directory for the N backup share files (with --backup)")
+    p.add_argument("--so-pin-file", type=Path, metavar="FILE",
+                   help="file holding the token's Security Officer PIN (with --backup)")
+    p.add_argument("--log-key-algorithm", metavar="ALG",
+                   help="the appliance's log key: ed25519, ec-p256 or ec-p384 (default: Ed25519 "
+                        "where the token offers it and can back it up, else ec-p256)")
+    p.add_argument("--pin-prefix", default="", metavar="TEXT",
+                   help="a fixed start of the derived PIN (YubiHSM 2: the authentication key "
+                        "id, e.g. 0001)")
+    p.add_argument("--pinpad", action="store_true",
+                   help="the token has a PIN pad (protected authentication path): it asks "
+                        "for the PIN itself")
 
     tok = cmd("token", "the token").add_subparsers(dest="sub", required=True,
                                                     parser_class=parser_class)
-    cmd("status", "module, token, flags, mechanisms, login state", tok)
+    p = cmd("status", "module, token, flags, PIN limits, the mechanisms this home needs and "
+                      "which are missing", tok)
+    p.add_argument("--token", default=MAIN, help="which token (a name in signer.toml)")
+    custody.add_token_parsers(cmd, tok)
 
     key = cmd("key", "CA keys in the token").add_subparsers(dest="sub", required=True,
                                                              parser_class=parser_class)
     p = cmd("generate", "generate a CA key pair in the token (never extractable, I1)", key)
     p.add_argument("label", help="the key's label in the token")
     p.add_argument("--algorithm", required=True, help=f"one of {CA_ALGORITHMS}")
+    p.add_argument("--token", default=MAIN,
+                   help="the token to make it on (a name from signer.toml; default main)")
     cmd("list", "keys in the token with their safety attributes", key)
+    custody.add_key_parsers(cmd, key)
 
     ca = cmd("ca", "certificate authorities").add_subparsers(dest="sub", required=True,
                                                               parser_class=parser_class)
@@ -64,38 +90,72 @@ def add_parsers(cmd: Command, parser_class: type[argparse.ArgumentParser]) -> No
 
 def cmd_init(args: argparse.Namespace) -> None:
     home = home_of(args)
-    shares = init_home(
-        home, module=args.module, token_label=args.token, creds=credentials(args),
-        rehearsal=args.rehearsal, quorum_spec=args.quorum, shares_out=args.shares_out,
-        at=at_of(args), name=args.name)
+    options = InitOptions(
+        rehearsal=args.rehearsal, quorum=args.quorum, shares_out=args.shares_out,
+        backup=args.backup, backup_shares_out=args.backup_shares_out,
+        so_pin=read_secret_file(args.so_pin_file, "SO PIN") if args.so_pin_file else None,
+        log_key_algorithm=args.log_key_algorithm, pin_prefix=args.pin_prefix,
+        pinpad=args.pinpad, name=args.name)
+    res = init_home(home, module=args.module, token_label=args.token, creds=credentials(args),
+                    at=at_of(args), options=options)
     lines = [f"initialised {home} on token {args.token!r}"
-             + (" (REHEARSAL)" if args.rehearsal else "")]
-    for p in shares:
+             + (" (REHEARSAL)" if args.rehearsal else "")
+             + f"; log key {res.log_key_algorithm}"]
+    for p in res.share_files:
         lines.append(f"  share file: {p} (give one to each custodian; never store them together)")
+    for p in res.backup_share_files:
+        lines.append(f"  backup share file: {p} (a backup custodian's; never with an unlock share)")
+    if res.backup_fingerprint:
+        lines.append(f"  backup key check value: {res.backup_fingerprint}")
     emit(args, {"home": str(home), "rehearsal": args.rehearsal,
-                "shares": [str(p) for p in shares]}, "\n".join(lines))
+                "shares": [str(p) for p in res.share_files],
+                "backup_shares": [str(p) for p in res.backup_share_files],
+                "log_key_algorithm": res.log_key_algorithm,
+                "backup_fingerprint": res.backup_fingerprint}, "\n".join(lines))
 
 
 def cmd_token(args: argparse.Namespace) -> None:
+    if args.sub != "status":
+        custody.cmd_token_custody(args)
+        return
     with read_only(args) as s:
-        token = s.open_public_token()
+        name = args.token
+        facts = s.state.custody
+        # What this home needs of the token: its keys' algorithms (all CA algorithms before
+        # any key exists), the log key, and wrapping for a backup home.
+        algs = tuple(sorted({f.algorithm for f in facts.keys.values()
+                             if f.token == name and f.algorithm != "ed25519"
+                             and f.label != facts.log_key})) or None
+        log_alg = facts.keys[facts.log_key].algorithm if facts.log_key in facts.keys \
+            and name == MAIN else None
+        token = s.open_public_token(name)
         try:
-            st = token.status()
+            st = token.status(algs, log_alg, backup=s.config.backup is not None) if algs \
+                else token.status(log_key=log_alg, backup=s.config.backup is not None)
         finally:
             token.close()
         rehearsal = s.rehearsal
     mech = ", ".join(f"{k}{'' if v else ' (missing)'}" for k, v in st.mechanisms.items())
-    emit(args, st.to_json(), "\n".join([
+    lines = [
         f"module:       {st.module}", f"token:        {st.label} (serial {st.serial})",
-        f"model:        {st.manufacturer} {st.model}", f"flags:        {', '.join(st.flags)}",
-        f"mechanisms:   {mech}", f"logged in:    {'yes' if st.logged_in else 'no'}",
+        f"uri:          {st.uri}", f"model:        {st.manufacturer} {st.model}",
+        f"flags:        {', '.join(st.flags)}",
+        f"PIN length:   {st.pin_min}..{st.pin_max if st.pin_max is not None else '?'}"
+        + (" (PIN pad)" if st.protected_authentication_path else ""),
+        f"mechanisms:   {mech}", f"log key:      {log_alg or st.log_key_algorithm or 'none'}",
+        f"logged in:    {'yes' if st.logged_in else 'no'}",
         f"rehearsal:    {'yes' if rehearsal else 'no'}",
-    ]))
+    ]
+    lines += [f"MISSING:      {m}" for m in st.missing]
+    emit(args, st.to_json(), "\n".join(lines))
 
 
 def cmd_key(args: argparse.Namespace) -> None:
+    if args.sub in ("backup", "restore"):
+        custody.cmd_key_custody(args)
+        return
     if args.sub == "generate":
-        attrs = in_session(args, cas.generate_key, args.label, args.algorithm)
+        attrs = in_session(args, cas.generate_key, args.label, args.algorithm, args.token)
         emit(args, attrs.to_json(), f"generated {attrs.algorithm} key {attrs.label!r} in the "
              "token (sensitive, never extractable)")
         return

@@ -1,12 +1,14 @@
-"""C2SP checkpoints in signed-note format (Ed25519), and the C2SP tlog-proof text format.
+"""C2SP checkpoints in signed-note format (Ed25519 or ECDSA), and the C2SP tlog-proof format.
 
 - c2sp.org/tlog-checkpoint: body "<origin>\\n<size>\\n<base64 root>\\n".
 - c2sp.org/signed-note: body, blank line, then lines "— <name> <base64(key ID || signature)>\\n";
-  key ID = SHA-256(name || 0x0A || 0x01 || 32-byte Ed25519 public key)[:4].
+  Ed25519 (type 0x01): key ID = SHA-256(name || 0x0A || 0x01 || 32-byte public key)[:4];
+  ECDSA (type 0x02, as transparency-dev/witness): key ID = SHA-256(DER SPKI)[:4], the signature
+  ASN.1 DER over SHA-256 of the note text (transfer.appkey).
 - c2sp.org/tlog-proof: "c2sp.org/tlog-proof@v1", optional "extra", "index N", base64 hashes,
   a blank line, then the signed checkpoint verbatim.
 
-Signing is a callback (the HSM's CKM_EDDSA C_Sign); this module never holds a private key and
+Signing is a callback (the HSM's C_Sign); this module never holds a private key and
 imports no HSM code. Parsing is strict and size-capped: we only ever accept what we produce
 (no extension lines; canonical base64; exactly one signature from the pinned key), while
 ignoring signatures from other keys as the note spec requires (so witnesses may cosign).
@@ -21,13 +23,12 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from signer.core.merkle import HASH_SIZE, verify_inclusion
 from signer.errors import LogError
+from transfer.appkey import AppKey, AppKeyError, load_app_key
 
 ED25519_TYPE = b"\x01"  # c2sp.org/signed-note "Signature types"
+ECDSA_TYPE = b"\x02"
 EM_DASH = "\u2014"
 TLOG_PROOF_HEADER = "c2sp.org/tlog-proof@v1"
 CONSISTENCY_PROOF_HEADER = "airgap-signer/consistency-proof@v1"
@@ -82,22 +83,31 @@ def check_origin(origin: str) -> None:
         raise LogError(f"invalid checkpoint origin {origin!r}")
 
 
-def _check_public_key(public_key_raw: bytes) -> Ed25519PublicKey:
-    if not isinstance(public_key_raw, bytes) or len(public_key_raw) != 32:
-        raise LogError("the log public key must be 32 raw Ed25519 bytes")
-    return Ed25519PublicKey.from_public_bytes(public_key_raw)
+def _check_public_key(public_key_raw: bytes) -> AppKey:
+    try:
+        return load_app_key(public_key_raw)
+    except AppKeyError as exc:
+        raise LogError(f"the log public key: {exc}") from None
+
+
+def _type_byte(key: AppKey) -> bytes:
+    return ED25519_TYPE if key.is_ed25519 else ECDSA_TYPE
 
 
 def key_id(name: str, public_key_raw: bytes) -> bytes:
-    """signed-note: SHA-256(name || 0x0A || 0x01 || public key)[:4]."""
+    """signed-note key ID: SHA-256(name || 0x0A || 0x01 || key)[:4] for Ed25519,
+    SHA-256(DER SPKI)[:4] for ECDSA (type 0x02)."""
     check_key_name(name)
-    _check_public_key(public_key_raw)
-    return hashlib.sha256(name.encode() + b"\n" + ED25519_TYPE + public_key_raw).digest()[:4]
+    key = _check_public_key(public_key_raw)
+    if key.is_ed25519:
+        return hashlib.sha256(name.encode() + b"\n" + ED25519_TYPE + key.raw).digest()[:4]
+    return hashlib.sha256(key.raw).digest()[:4]
 
 
 def verifier_key(name: str, public_key_raw: bytes) -> str:
-    """The golang.org/x/mod/sumdb/note verifier key string: name+hex(key ID)+base64(0x01||key)."""
-    return f"{name}+{key_id(name, public_key_raw).hex()}+{_b64(ED25519_TYPE + public_key_raw)}"
+    """The note verifier key string: name+hex(key ID)+base64(type || key bytes)."""
+    key = _check_public_key(public_key_raw)
+    return f"{name}+{key_id(name, public_key_raw).hex()}+{_b64(_type_byte(key) + key.raw)}"
 
 
 @dataclass(frozen=True)
@@ -194,12 +204,10 @@ def parse_signed_checkpoint(
             raise LogError(f"signature line {i} is too short")
         if parts[1] != name or raw[:4] != kid:
             continue
-        if len(raw) != 4 + 64:
+        if public_key.is_ed25519 and len(raw) != 4 + 64:
             raise LogError(f"signature line {i} from {name} is not an Ed25519 signature")
-        try:
-            public_key.verify(raw[4:], body.encode())
-        except InvalidSignature:
-            raise LogError(f"checkpoint signature by {name} does not verify") from None
+        if not public_key.verify(raw[4:], body.encode()):
+            raise LogError(f"checkpoint signature by {name} does not verify")
         known += 1
     if known == 0:
         raise LogError(f"checkpoint carries no signature by {name} with key ID {kid.hex()}")
@@ -214,7 +222,7 @@ def parse_signed_checkpoint(
 def sign_checkpoint(
     checkpoint: Checkpoint, name: str, public_key_raw: bytes, sign: Callable[[bytes], bytes]
 ) -> str:
-    """Sign the checkpoint body with ``sign`` (the HSM's Ed25519 C_Sign) and return the note.
+    """Sign the checkpoint body with ``sign`` (the HSM's C_Sign) and return the note.
 
     I5: the signature is verified in software with the pinned public key before it is used.
     """
@@ -222,12 +230,11 @@ def sign_checkpoint(
     kid = key_id(name, public_key_raw)
     body = checkpoint.body()
     signature = sign(body)
-    if not isinstance(signature, bytes) or len(signature) != 64:
-        raise LogError("the log key returned something that is not an Ed25519 signature")
-    try:
-        public_key.verify(signature, body)
-    except InvalidSignature:
-        raise LogError("the log key's signature does not verify with its public key (I5)") from None
+    if not isinstance(signature, bytes) or (public_key.is_ed25519 and len(signature) != 64):
+        raise LogError(f"the log key returned something that is not an "
+                       f"{'Ed25519' if public_key.is_ed25519 else 'ECDSA'} signature")
+    if not public_key.verify(signature, body):
+        raise LogError("the log key's signature does not verify with its public key (I5)")
     return f"{body.decode()}\n{EM_DASH} {name} {_b64(kid + signature)}\n"
 
 

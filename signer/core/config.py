@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from signer.core.policy import ProfileRules
+from signer.core.tokens import DEFAULT_PIN_PLAN, MAIN, TokenConfig
 from signer.errors import ConfigError
 
 LEAF_KINDS = ("server", "client", "email", "subca")
@@ -58,16 +59,26 @@ class Config:
     cas: dict[str, CAPolicy]
     digest: str = field(default="")
     text: str = field(default="", repr=False)  # the TOML as read (logged when it changes)
+    tokens: dict[str, TokenConfig] = field(default_factory=dict)  # MAIN is [token]
+    backup: str | None = None  # "M/N": CA keys extractable only under the trusted backup key
+
+    @property
+    def main_token(self) -> TokenConfig:
+        return self.tokens[MAIN]
 
     def ca_policy(self, name: str) -> CAPolicy:
         return self.cas.get(name, CAPolicy(name=name))
 
 
 def default_toml(
-    *, name: str, module: str, token_label: str, rehearsal: bool, quorum: str | None
+    *, name: str, module: str, token_label: str, rehearsal: bool, quorum: str | None,
+    backup: str | None = None, pin_plan: str = DEFAULT_PIN_PLAN, key_id_bytes: int = 2,
+    serial: str | None = None, login: str = "pin",
 ) -> str:
     """The ``signer.toml`` that ``init`` writes: every setting spelled out."""
     q = f'"{quorum}"' if quorum else '""'
+    b = f'"{backup}"' if backup else '""'
+    ser = f'\nserial = "{serial}"' if serial else ""
     return f"""\
 # airgap-signer configuration. Unknown keys are errors; see README.md.
 
@@ -76,11 +87,18 @@ name = "{name}"               # origin of the ceremony log's checkpoints
 rehearsal = {"true" if rehearsal else "false"}            # a rehearsal home may sign with the network up (I12)
 # next_ceremony = 2027-03-01   # CRLs warn when their nextUpdate ends before this date
 
-[token]
+[token]                         # the main token: the log key, and CA keys made without --token
 module = "{module}"
-label = "{token_label}"
-log_key = "appliance-log"     # the appliance's Ed25519 key: log checkpoints and result bundles
+label = "{token_label}"{ser}
+log_key = "appliance-log"     # the appliance's key (Ed25519 or ECDSA): checkpoints, results
 quorum = {q}                   # "M/N" when the PIN is derived from SLIP-39 shares
+backup = {b}                   # "M/N": CA keys may be wrapped, only under the trusted backup key
+pin_plan = "{pin_plan}"          # derived PIN: encoding:length[:prefix], fitted to the token
+key_id_bytes = {key_id_bytes}               # CKA_ID length of new keys
+login = "{login}"                 # or "protected-path" (the token's PIN pad asks)
+# [tokens.root]                 # another token, e.g. the root's, opened only when it signs
+# module = "/usr/lib/softhsm/libsofthsm2.so"
+# label = "root-token"          # or serial = "..." or uri = "pkcs11:token=...;serial=..."
 
 [urls]
 crl_base = "http://crl.example.org/"   # CRL distribution points: <crl_base><ca>.crl
@@ -227,14 +245,8 @@ def parse_config(text: str) -> Config:
         raise ConfigError("appliance.next_ceremony: expected a date (YYYY-MM-DD)")
     app.done()
 
-    tok = top.table("token")
-    module = tok.text("module", _REQUIRED)
-    label = tok.text("label", _REQUIRED)
-    log_key = tok.text("log_key", "appliance-log")
-    quorum = tok.text("quorum", "") or None
-    if quorum is not None:
-        parse_quorum(quorum, "token.quorum")
-    tok.done()
+    tokens, log_key, quorum, backup = _parse_tokens(top)
+    module, label = tokens[MAIN].module, tokens[MAIN].label or ""
 
     urls = top.table("urls")
     crl_base = urls.text("crl_base", _REQUIRED)
@@ -309,8 +321,41 @@ def parse_config(text: str) -> Config:
         ca_policies_oids=ca_pol, leaf_policy_oids=leaf_pols,
         root_may_issue_leaves=root_leaves, personal_name_min_points=pn_min,
         max_names=max_names, key_blocklist=key_blocklist, next_ceremony=nc, profiles=profiles, cas=cas,
-        digest=hashlib.sha256(text.encode()).hexdigest(), text=text,
+        digest=hashlib.sha256(text.encode()).hexdigest(), text=text, tokens=tokens,
+        backup=backup,
     )
+
+
+def _token(t: _Table, name: str, module_default: Any) -> TokenConfig:
+    return TokenConfig(
+        name=name, module=t.text("module", module_default), label=t.text("label"),
+        serial=t.text("serial"), uri=t.text("uri"),
+        key_id_bytes=t.number("key_id_bytes", 2, 1, 32),
+        pin_plan=t.text("pin_plan", DEFAULT_PIN_PLAN), login=t.text("login", "pin"))
+
+
+def _parse_tokens(top: _Table) -> tuple[dict[str, TokenConfig], str, str | None, str | None]:
+    """[token] (the main token, with the home-wide settings) and every [tokens.NAME]."""
+    tok = top.table("token")
+    main = _token(tok, MAIN, _REQUIRED)
+    log_key = tok.text("log_key", "appliance-log")
+    quorum = tok.text("quorum", "") or None
+    if quorum is not None:
+        parse_quorum(quorum, "token.quorum")
+    backup = tok.text("backup", "") or None
+    if backup is not None:
+        parse_quorum(backup, "token.backup")
+    tok.done()
+    tokens = {MAIN: main}
+    more = top.table("tokens", required=False)
+    for name in sorted(more.data):
+        if name == MAIN:
+            raise ConfigError(f"tokens.{MAIN}: the main token is [token]")
+        t = more.table(name)
+        tokens[name] = _token(t, name, main.module)
+        t.done()
+    more.done()
+    return tokens, log_key, quorum, backup
 
 
 def parse_quorum(value: str, where: str = "--quorum") -> tuple[int, int]:

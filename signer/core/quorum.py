@@ -62,6 +62,41 @@ def inspect_share(text: str) -> tuple[ShareInfo, str]:
     return ShareInfo(share.identifier, share.index + 1, share.member_threshold), words
 
 
+@dataclass(frozen=True)
+class Recovered:
+    """A master secret recovered from one share set, with the set's public facts."""
+
+    identifier: int
+    threshold: int
+    indices: list[int]
+    secret: bytes
+
+
+def set_identifier(shares: list[str]) -> int:
+    """The SLIP-39 identifier of a freshly split set (for the log: never the words)."""
+    return inspect_share(shares[0])[0].identifier
+
+
+def combine_sets(shares: list[str]) -> dict[int, Recovered]:
+    """Shares of one or more sets (an interrupted rotation needs the old and the new), each
+    set combined on its own; keyed by set identifier."""
+    groups: dict[int, list[str]] = {}
+    thresholds: dict[int, int] = {}
+    for text in shares:
+        info, _ = inspect_share(text)
+        groups.setdefault(info.identifier, []).append(text)
+        thresholds[info.identifier] = info.threshold
+    short = sorted(i for i, texts in groups.items() if len(texts) < thresholds[i])
+    if len(groups) > 1 and short:
+        raise ShareError(f"the shares belong to {len(groups)} different share sets and set "
+                         f"{short[0]} has too few: a share of another quorum (a foreign share)?")
+    out = {}
+    for ident, texts in groups.items():
+        secret, indices = combine(texts)
+        out[ident] = Recovered(ident, inspect_share(texts[0])[0].threshold, indices, secret)
+    return out
+
+
 def combine(shares: list[str]) -> tuple[bytes, list[int]]:
     """Recover the master secret from share texts; returns it with the indices used."""
     infos: list[ShareInfo] = []

@@ -20,6 +20,7 @@ recorded. The list of what cannot be caught is in docs/THREAT-MODEL.md (T10).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Iterator
@@ -162,6 +163,15 @@ class Replay:
                                        "to its digest")
         self.configs[d["sha256"]] = d["text"]
 
+    def on_key_restored(self, seq: int, d: dict[str, Any]) -> None:
+        # A restore brings back the key the log recorded, under the public key it recorded.
+        before = self.state.custody.keys.get(d["label"])
+        spki = hashlib.sha256(base64.b64decode(d["public_key"])).hexdigest()
+        if spki != d["spki_sha256"] or (before is not None and before.spki_sha256
+                                        not in (None, d["spki_sha256"])):
+            self.out.problem("custody", f"entry {seq}: key {d['label']!r} was restored with "
+                                        "another public key than the one the log recorded")
+
     def on_session_open(self, seq: int, d: dict[str, Any]) -> None:
         self.session_config = d.get("config_sha256")
         self.session_version = d.get("version")
@@ -176,6 +186,10 @@ class Replay:
     def on_ca_created(self, seq: int, d: dict[str, Any]) -> None:
         name = d["ca"]
         self.logged_cas.add(name)
+        key = self.state.custody.keys.get(d["key"])
+        if key is not None and key.spki_sha256 not in (None, d["spki_sha256"]):
+            self.out.problem("custody", f"CA {name!r}: its key is not the key {d['key']!r} "
+                                        "the log recorded at generation")
         if self.state.pending_cas.get(name) != d["serial"]:
             self.out.problem("intent", f"CA {name!r}: created without a logged intent")
         rec: CARecord | None = self.cas.get(name)

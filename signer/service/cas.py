@@ -29,6 +29,7 @@ from signer.core.profiles import (
     serial_hex,
     spki_sha256,
 )
+from signer.core.tokens import MAIN
 from signer.errors import SignerError
 from signer.service import integrity
 from signer.service.session import Session
@@ -42,18 +43,33 @@ __all__ = ["CA_KEY_KINDS", "CARecord", "ca_pem", "create_root", "create_sub", "g
            "list_cas", "list_keys"]
 
 
-def generate_key(s: Session, label: str, algorithm: str) -> KeyAttributes:
-    """A CA key pair in the token, generated with I1's template and read back."""
+def generate_key(s: Session, label: str, algorithm: str, token: str = MAIN) -> KeyAttributes:
+    """A CA key pair in token ``token``, generated with I1's template and read back.
+
+    In a home with a backup quorum the key is extractable only under the trusted backup key
+    (CKA_WRAP_WITH_TRUSTED: the token refuses any other wrap); otherwise never extractable.
+    """
     if algorithm not in ALGORITHMS or algorithm == "ed25519":
         allowed = ", ".join(a for a in ALGORITHMS if a != "ed25519")
         raise SignerError(f"algorithm {algorithm!r} is not allowed for a CA key ({allowed})")
-    s.log_event("key.intent", {"label": label, "algorithm": algorithm})
-    attrs = s.token.generate_key(label, algorithm)
-    if not attrs.safe:
-        raise SignerError(f"key {label!r} came back unsafe: {', '.join(attrs.problems)}")
-    pub = s.token.public_key(label)
-    s.log_event("key.generated", {"label": label, "algorithm": algorithm,
-                                  "spki_sha256": spki_sha256(pub), "attributes": attrs.to_json()})
+    s.tokens.config_of(token)  # a token signer.toml does not name is refused before anything
+    if label in s.state.custody.keys:
+        raise SignerError(f"a key labelled {label!r} already exists in this home (on token "
+                          f"{s.key_token(label)!r}); labels name one key forever")
+    backup = s.config.backup is not None
+    s.log_event("key.intent", {"label": label, "algorithm": algorithm, "token": token})
+    t = s.token_for(token)
+    attrs = t.generate_key(label, algorithm, backup=backup)
+    problems = attrs.custody_problems + attrs.origin_problems
+    if problems:
+        raise SignerError(f"key {label!r} came back unsafe: {', '.join(problems)}")
+    if backup and not attrs.wrappable:
+        raise SignerError(f"key {label!r} came back without CKA_WRAP_WITH_TRUSTED: it could "
+                          "not be backed up")
+    pub = t.public_key(label)
+    s.log_event("key.generated", {"label": label, "algorithm": algorithm, "token": token,
+                                  "backup": backup, "spki_sha256": spki_sha256(pub),
+                                  "attributes": attrs.to_json()})
     return attrs
 
 
@@ -120,7 +136,7 @@ def _create_ca(s: Session, name: str, key_label: str, subject: str, days: int | 
     check_new_output(out)
     s.require_airgap()
     # Step 2: keys.
-    key = s.token.signing_key(key_label)
+    key = s.token_key(key_label)
     public = key.public_key()
     spki = spki_sha256(public)
     for ca in integrity.verified_cas(s.ledger, s.state):
@@ -160,8 +176,8 @@ def _create_ca(s: Session, name: str, key_label: str, subject: str, days: int | 
         not_after=cert.not_valid_after_utc.isoformat(), created_at=format_time(now),
     )
     s.ledger.add_ca(rec)
-    entry = s.record(ca_created(rec, s.token.key_attributes(key_label).to_json(),
-                             [str(f) for f in linted.findings]))
+    attributes = s.token_for(s.key_token(key_label)).key_attributes(key_label).to_json()
+    entry = s.record(ca_created(rec, attributes, [str(f) for f in linted.findings]))
     s.ledger.mark_ca_logged(name, entry.seq)
     write_new(out, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
     return rec

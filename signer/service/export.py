@@ -137,8 +137,8 @@ def export_batch(session: Session, batch_id: str, out: Path) -> dict[str, Any]:
         log=tb.LogProofs(checkpoint=note, previous_checkpoint=prev[2] if prev else None,
                          consistency_proof=consistency, inclusion=inclusion),
     )
-    key = session.log_key()
-    raw = tb.encode_result_bundle(body, key.sign, key.public_key().public_bytes_raw())
+    public, sign = session.log_signer()
+    raw = tb.encode_result_bundle(body, sign, public.raw)
     digest = hashlib.sha256(raw).hexdigest()
     write_new(out, raw, mode=0o644)
     keep = session.paths.results / f"{batch_id}-{size}.res"

@@ -25,6 +25,7 @@ from signer.errors import SignerError
 from signer.service.audit import verify_bundle_proofs
 from signer.store.files import check_new_output, fsync_dir, write_new
 from transfer import bundle as tb
+from transfer.appkey import AppKeyError, app_key
 from transfer.errors import TransferError
 from transfer.usb import read_file
 
@@ -63,12 +64,18 @@ def load_private_key(path: Path) -> ed25519.Ed25519PrivateKey:
     return key
 
 
-def load_public_key(path: Path) -> bytes:
-    """An Ed25519 public key from PEM; returns the 32 raw bytes."""
+def load_public_key(path: Path, *, appliance: bool = False) -> bytes:
+    """A public key from PEM, as key bytes: an RA's (Ed25519, 32 raw bytes), or with
+    ``appliance`` the appliance's (Ed25519, or ECDSA P-256/P-384 as DER SPKI; transfer.appkey)."""
     try:
         key = serialization.load_pem_public_key(_read(path, MAX_KEY_FILE))
     except (ValueError, TypeError) as exc:
         raise SignerError(f"{path}: not a PEM public key ({exc})") from None
+    if appliance:
+        try:
+            return app_key(key).raw
+        except AppKeyError as exc:
+            raise SignerError(f"{path}: {exc}") from None
     if not isinstance(key, ed25519.Ed25519PublicKey):
         raise SignerError(f"{path}: expected an Ed25519 public key")
     return key.public_bytes_raw()
@@ -170,7 +177,7 @@ def _names_of(cert: x509.Certificate) -> list[str]:
 def verify_result(path: Path, trust: Path, out_dir: Path,
                   request: Path | None = None) -> dict[str, Any]:
     """Verify a result bundle as the online side does, then unpack it into ``out_dir``."""
-    appliance_key = load_public_key(trust)
+    appliance_key = load_public_key(trust, appliance=True)
     raw = _read(path, tb.MAX_RESULT_FILE)
     res = tb.parse_result_bundle(raw, appliance_key)
     body = res.body

@@ -247,8 +247,11 @@ def render_report(facts: Facts, audit: AuditReport, *, appliance: str, rehearsal
              for r in facts.recoveries], ""))
 
     parts.append("<h2>Timeline of sessions</h2>" + _table(
-        ["seq", "time", "software", "token", "interfaces up", "custodians' share indices"],
+        ["seq", "time", "software", "dependency lock (SHA-256)", "token", "interfaces up",
+         "custodians' share indices"],
         [[_e(s["seq"]), _e(s["time"]), _e(s.get("version")),
+          # signer --version: the lock file the appliance was installed from (signer.version)
+          _digest(s["lock_sha256"]) if s.get("lock_sha256") else "not recorded",
           _e(_token(s.get("token"))), _e(s.get("interfaces_up") or "none"),
           _e(s.get("share_indices") or "PIN (no shares)")] for s in facts.sessions],
         "No sessions."))

@@ -27,18 +27,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from hsm.errors import HSMAuthError, HSMError
-from hsm.keys import TokenEd25519PrivateKey, TokenKey
+from hsm.keys import TokenKey
 from hsm.token import KeyAttributes, Token, TokenStatus
-from signer.core import quorum
 from signer.core.checkpoint import Checkpoint
 from signer.core.clock import format_time, utc_now
 from signer.core.config import Config, parse_quorum
 from signer.core.profiles import spki_sha256
+from signer.core.tokens import MAIN
 from signer.errors import AirGapError, ConfigError, LogError, SignerError
 from signer.service.completion import complete_interrupted
+from signer.service.tokenset import TokenSet
 from signer.store import airgap
 from signer.store.home import HomePaths, load_config, sys_net
 from signer.store.ledger import CARecord, Ledger
@@ -47,7 +48,8 @@ from signer.store.log.opening import open_for_session, open_read_only
 from signer.store.log.recovery import CONFIRMATION, PROCEDURE
 from signer.store.log.state import LogState
 from signer.store.secrets import read_secret_file, secure_process
-from signer.version import VERSION
+from signer.version import session_facts
+from transfer.appkey import AppKey, AppKeyError, app_key, load_app_key, signer_for
 from transfer.errors import TransferError
 
 T = TypeVar("T")
@@ -63,10 +65,12 @@ class Credentials:
     pin: str | None = None
     shares: list[str] = field(default_factory=list)
     prompt: Callable[[str], str] | None = None
+    token_pins: dict[str, str] = field(default_factory=dict)  # other tokens, without a quorum
 
     def wipe(self) -> None:
         self.pin = None
         self.shares.clear()
+        self.token_pins.clear()
 
 
 def terminal_prompt(text: str) -> str:
@@ -95,8 +99,8 @@ class Session:
         self.config: Config = load_config(self.paths.config)
         self.ledger = Ledger(self.paths.ledger)
         self._log: CeremonyLog | None = None  # opened when first needed (``log``)
-        self._token: Token | None = None
-        self._pin: str | None = None
+        self.tokens = TokenSet(self.config, lambda: self.state.custody, self._token_opened)
+        self._main: Token | None = None
         self._time: dt.datetime | None = None
         self.interfaces: list[str] = []
         self.share_indices: list[int] = []
@@ -131,7 +135,7 @@ class Session:
 
     @property
     def unlocked(self) -> bool:
-        return self._token is not None and self._token.logged_in and self._time is not None
+        return self._main is not None and self._main.logged_in and self._time is not None
 
     @property
     def ceremony_time(self) -> dt.datetime:
@@ -141,9 +145,9 @@ class Session:
 
     @property
     def token(self) -> Token:
-        if self._token is None:
+        if self._main is None:
             raise SignerError("not logged in to the token")
-        return self._token
+        return self._main
 
     def log_public_key(self) -> bytes:
         hexkey = self.ledger.get_meta("log_public_key")
@@ -164,10 +168,9 @@ class Session:
             if at is None and not self.rehearsal:
                 # I9: a production appliance never takes the time from its own clock.
                 raise SignerError("confirm the ceremony time with --at YYYY-MM-DDTHH:MM:SSZ (I9)")
-            token, pin = self._login(creds)
+            self._main = self._login(creds)
         finally:
             creds.wipe()
-        self._token, self._pin = token, pin
         try:
             self._check_log_key()
             self._check_log_verifies(recovery)
@@ -182,36 +185,45 @@ class Session:
             self.close()
             raise
 
-    def _login(self, creds: Credentials) -> tuple[Token, str]:
-        token = Token(self.config.module, label=self.config.token_label)
+    def _login(self, creds: Credentials) -> Token:
+        shares = list(creds.shares)
+        pin = creds.pin
+        main = self.config.main_token
         if self.config.quorum:
-            shares = list(creds.shares)
             if not shares and creds.prompt:
                 m, _ = parse_quorum(self.config.quorum)
                 for i in range(m):
                     shares.append(creds.prompt(f"share {i + 1} of {m} (words, not echoed): "))
-            if not shares:
-                raise SignerError("this token is unlocked by custodian shares: give --share FILE")
-            master, self.share_indices = quorum.combine(shares)
-            pin = quorum.derive_pin(master)
-            del master, shares
-            try:
-                token.login(pin)
-            except HSMAuthError:
-                raise HSMAuthError(
-                    "the shares combine, but not to this token's PIN (shares of another quorum?)"
-                ) from None
-            return token, pin
-        if creds.shares:
-            raise SignerError("this token is unlocked by a PIN, not by shares")
-        pin = obtain_pin(creds, f"user PIN of token {self.config.token_label!r}")
-        token.login(pin)
-        return token, pin
+        elif not shares and main.login != "protected-path":
+            pin = obtain_pin(creds, f"user PIN of token {self.config.token_label!r}")
+        try:
+            self.tokens.take_pins(pin, dict(creds.token_pins), shares)
+        finally:
+            del pin, shares
+        self.share_indices = self.tokens.share_indices
+        try:
+            return self.tokens.get(MAIN)
+        except HSMAuthError:
+            if self.config.quorum:
+                raise HSMAuthError("the shares combine, but not to this token's PIN (shares "
+                                   "of another quorum?)") from None
+            raise
+
+    def token_for(self, name: str) -> Token:
+        """Token ``name``, logged in: opened only when an operation needs a key on it."""
+        return self.tokens.get(name)
+
+    def _token_opened(self, name: str, token: Token) -> None:
+        if self._time is not None and name != MAIN:  # the main token is in session.open
+            self.log_event("token.opened", {"token": name, "label": token.label,
+                                            "serial": token.serial})
 
     def _check_log_key(self) -> None:
         pinned = self.ledger.get_meta("log_public_key")
-        pub = self.token.public_key(self.config.log_key)
-        raw = pub.public_bytes_raw() if isinstance(pub, ed25519.Ed25519PublicKey) else b""
+        try:
+            raw = app_key(self.token.public_key(self.config.log_key)).raw
+        except AppKeyError:
+            raw = b""
         if raw.hex() != pinned:
             raise SignerError("the token's log key differs from the one pinned at init "
                               "(another token?)")
@@ -233,26 +245,29 @@ class Session:
         self.session_start = self.log.size
         self.interfaces = airgap.interfaces_up(sys_net())
         st = self.token.status()
-        if self.state.config_sha256 != self.config.digest:
-            # The policy in force, in full, whenever it changes: auditors judge each batch
-            # again with the policy that judged it, and see every change.
-            self.record(events.Config(self.config.digest, self.config.text))
+        config_changed = self.state.config_sha256 != self.config.digest
+        # What software this is, first: an appliance that cannot name its dependency lock does
+        # not sign (session_facts raises).
         self.log_event("session.open", {
-            "version": VERSION, "config_sha256": self.config.digest, "rehearsal": self.rehearsal,
+            **session_facts(), "config_sha256": self.config.digest,
+            "rehearsal": self.rehearsal,
             "token": {"label": st.label, "serial": st.serial, "model": st.model},
             "interfaces_up": self.interfaces, "share_indices": self.share_indices,
         })
+        if config_changed:
+            # The policy in force, in full, whenever it changes: auditors judge each batch
+            # again with the policy that judged it, and see every change.
+            self.record(events.Config(self.config.digest, self.config.text))
 
-    def adopt_token(self, token: Token, at: dt.datetime | None) -> None:
+    def adopt_token(self, token: Token, at: dt.datetime | None, pin: str | None = None) -> None:
         """`init` only: the token it logged in to, for the home's first session."""
-        self._token = token
+        self.tokens.adopt(MAIN, token, pin)
+        self._main = token
         self._open(at)
 
     def _drop_token(self) -> None:
-        if self._token is not None:
-            self._token.close()
-        self._token = None
-        self._pin = None
+        self.tokens.close()
+        self._main = None
 
     # -- the log -------------------------------------------------------------------------------
 
@@ -299,16 +314,19 @@ class Session:
 
     def checkpoint(self) -> str:
         """Sign the tree of every entry so far in the token, log it and publish it."""
-        key = self.log_key()
+        public, sign = self.log_signer()
         return self.log.checkpoint(format_time(self.ceremony_time), self.config.appliance_name,
-                                   key.public_key().public_bytes_raw(), key.sign)
+                                   public.raw, sign)
 
-    def log_key(self) -> TokenEd25519PrivateKey:
-        """The appliance's key in the token: checkpoints and result bundles."""
-        key = self.token.signing_key(self.config.log_key)
-        if not isinstance(key, TokenEd25519PrivateKey):
-            raise SignerError("the appliance's log key is not Ed25519")
-        return key
+    def log_signer(self) -> tuple[AppKey, Callable[[bytes], bytes]]:
+        """The appliance's key in the token (checkpoints, result bundles, backup files): the
+        pinned public key and a callback that signs with the token's key."""
+        pinned = load_app_key(self.log_public_key())
+        key = self.token.signing_key(self.config.log_key, **self._restored(self.config.log_key))
+        try:
+            return pinned, signer_for(key, pinned)
+        except AppKeyError as exc:
+            raise SignerError(f"the appliance's log key: {exc}") from None
 
     def previous_checkpoint(self) -> tuple[int, Checkpoint, str] | None:
         """The last checkpoint signed before this session: the previous ceremony's."""
@@ -354,29 +372,45 @@ class Session:
     def token_status(self) -> TokenStatus:
         return self.token.status()
 
-    def list_keys(self) -> list[KeyAttributes]:
-        return self.token.list_keys()
+    def list_keys(self, token: str = MAIN) -> list[KeyAttributes]:
+        return self.token_for(token).list_keys()
+
+    def _restored(self, label: str) -> dict[str, Any]:
+        """A key restored from a backup was not generated in this token: it is accepted only
+        under the public key the log recorded for it (hsm.token.Token.signing_key)."""
+        fact = self.state.custody.keys.get(label)
+        if fact is None or not fact.restored or fact.public_key_der is None:
+            return {}
+        return {"restored_public": load_der_public_key(fact.public_key_der)}
+
+    def key_token(self, label: str) -> str:
+        """The name of the token that holds key ``label`` (the log says; main by default)."""
+        return self.state.custody.token_of(label)
 
     def token_key(self, label: str) -> TokenKey:
-        return self.token.signing_key(label)
+        """Key ``label`` on the token the log says holds it, after checking I1."""
+        token = self.token_for(self.key_token(label))
+        return token.signing_key(label, **self._restored(label))
 
     def ca_key(self, rec: CARecord) -> TokenKey:
         """The CA's key, after checking I1 and that it matches the CA certificate."""
-        key = self.token.signing_key(rec.key_label)
+        key = self.token_key(rec.key_label)
         if spki_sha256(key.public_key()) != rec.spki_sha256:
             raise SignerError(
                 f"key {rec.key_label!r} in the token does not match CA {rec.name!r}'s certificate")
         return key
 
-    def worker_credentials(self) -> tuple[str, str, str]:
+    def worker_credentials(self, token: str = MAIN) -> tuple[str, str, str]:
         """(module, token label, PIN) for signing worker processes of this session."""
-        if self._pin is None:
-            raise SignerError("not logged in to the token")
-        return self.config.module, self.config.token_label, self._pin
+        pin = self.tokens.pin(token)
+        if pin is None:
+            raise SignerError(f"token {token!r} is not logged in with a PIN")
+        found = self.token_for(token)
+        return self.tokens.config_of(token).module, found.label, pin
 
-    def open_public_token(self) -> Token:
-        """The token without login, for `token status`."""
-        token = Token(self.config.module, label=self.config.token_label)
+    def open_public_token(self, name: str = MAIN) -> Token:
+        """A token without login, for `token status`."""
+        token = self.tokens.find(name)
         token.open()
         return token
 

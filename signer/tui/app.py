@@ -137,7 +137,7 @@ class CeremonyApp(App[None]):
 
     def _refresh_overview(self) -> None:
         if isinstance(self.screen, OverviewScreen):
-            self.screen.run_worker(self.screen.refresh_facts(), exclusive=True, group="overview")
+            self.screen.refresh_facts()
 
     def action_open(self, name: str) -> None:
         factories: dict[str, type[Screen[None]]] = {

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
 import pytest
 
 from signer.store.home import SYS_NET_ENV
-from tests.conftest import AT, run_signer
+from signer.version import VERSION
+from tests.conftest import AT, ROOT, run_signer
 
 
 def _fake_net(root, up: dict[str, int]):
@@ -42,6 +44,13 @@ def test_signing_refused_with_an_interface_up(production_home, tmp_path, monkeyp
     log = (home / "log" / "ceremony.jsonl").read_text().splitlines()
     opened = [json.loads(x) for x in log if '"session.open"' in x][-1]
     assert opened["data"]["interfaces_up"] == ["eth0"]  # shown and logged
+    # What software ran, in the session's first entry: the version and the lock it came from.
+    assert opened["data"]["version"] == VERSION
+    assert opened["data"]["lock_sha256"] == hashlib.sha256(
+        (ROOT / "requirements.lock").read_bytes()).hexdigest()
+    types = [json.loads(x)["type"] for x in log]
+    assert "config" in types and all(
+        types[i - 1] == "session.open" for i, t in enumerate(types) if t == "config")
     assert any('"reason":"airgap"' in x for x in log)
 
 
@@ -122,7 +131,9 @@ def test_foreign_share(quorum_home, token_env, tmp_path):
     assert "another quorum" in r.stderr
     r = run_signer("key", "list", "--share", theirs[0], "--share", theirs[1], "--at", AT,
                    home=home, check=False)
-    assert "not to this token's PIN" in r.stderr
+    # The log knows which share set the token is on: a whole foreign set is named as such,
+    # before any login is tried (no PIN try counter spent).
+    assert "another quorum" in r.stderr and "share set" in r.stderr
 
 
 def test_no_pin_on_a_pipe_is_a_clear_error(hierarchy):

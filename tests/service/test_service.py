@@ -22,7 +22,7 @@ from signer.service import auditing, batches, cas, ra, revocation, signing
 from signer.service.export import export_batch
 from signer.service.online import keygen, load_public_key, pack, verify_result
 from signer.service.session import Credentials, Session, unlocked_session
-from signer.service.setup import init_home
+from signer.service.setup import InitOptions, init_home
 from tests.conftest import AT
 from tests.factories import GOOD, make_csr
 
@@ -35,7 +35,7 @@ def svc_home(token_env, tmp_path_factory) -> tuple[Path, str]:
     home = tmp_path_factory.mktemp("svc") / "home"
     pin = (token_env.dir / "svc.pin").read_text()
     init_home(home, module=token_env.module, token_label="svc", creds=Credentials(pin=pin),
-              rehearsal=True, quorum_spec=None, shares_out=None, at=T0)
+              at=T0, options=InitOptions(rehearsal=True))
     with unlocked_session(home, Credentials(pin=pin), T0) as s:
         for label, alg in (("root-key", "ec-p384"), ("class1-key", "ec-p256")):
             cas.generate_key(s, label, alg)

@@ -44,6 +44,7 @@ def _events(log: CeremonyLog, session: int, n: int = 6, salt: str = "") -> None:
     at = t(log.size)
     log.append("session.open", {"n": session, "salt": salt}, at)
     if session == 0:
+        _custody_events(log, at)
         log.append("ca.created", {"ca": "class1", "kind": "sub", "issuer": "root",
                                   "serial": "1f", "cert_sha256": "aa" * 32,
                                   "spki_sha256": "bb" * 32, "key": "k",
@@ -63,6 +64,25 @@ def _events(log: CeremonyLog, session: int, n: int = 6, salt: str = "") -> None:
                               "batch": None, "warning": None}, at)
     log.append("session.close", {}, at)
     log.checkpoint(at, ORIGIN, PUB, SK.sign)
+
+
+def _custody_events(log: CeremonyLog, at: str) -> None:
+    """What issue 13 folds into ``LogState.custody``: kept in the state file like the rest."""
+    share = {"identifier": 7, "threshold": 2, "shares": 3}
+    log.append("appliance.init", {"log_key_label": "appliance-log",
+                                  "log_key": {"algorithm": "ec-p256"}, "token": "t0",
+                                  "token_serial": "s0", "unlock_set": share,
+                                  "backup_set": {**share, "identifier": 8, "fingerprint": "f"}},
+               at)
+    log.append("token.added", {"token": "second", "label": "t1", "serial": "s1",
+                               "unlock_set": 7}, at)
+    log.append("key.generated", {"label": "root-key", "token": "second",
+                                 "algorithm": "ec-p384", "spki_sha256": "ab" * 32}, at)
+    log.append("key.restored", {"label": "k", "token": "main", "algorithm": "ec-p384",
+                                "spki_sha256": "bb" * 32, "public_key": "MAAB"}, at)
+    log.append("key.backup", {"sha256": "cd" * 32}, at)
+    log.append("quorum.rotate", {"set": "unlock", "identifier": 9, "threshold": 2,
+                                 "shares": 3}, at)
 
 
 def _home(tmp_path: Path, sessions: int = 3, salt: str = "") -> Path:
@@ -109,6 +129,7 @@ def test_a_session_resumes_from_the_state_and_trusts_exactly_the_full_fold(tmp_p
 def test_the_state_round_trips_exactly(tmp_path):
     path = _home(tmp_path)
     state = _full(path).state
+    assert state.custody.keys["k"].restored and state.custody.pending_rotation
     assert state_from_json(json.loads(json.dumps(state_to_json(state)))) == state
 
 

@@ -27,37 +27,49 @@ SK = Ed25519PrivateKey.from_private_bytes(b"\x05" * 32)
 PUB = SK.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 T = "2026-11-29T10:00:00Z"
 DIGEST = "a3" * 32
+LOCK = "e7" * 32  # the lock file's digest, as signer --version prints it
 HOSTILE = '<img src=x onerror=alert(1)><script>fetch("http://evil.example/")</script>'
 
 
 def build_log(path: Path) -> CeremonyLog:
     log = CeremonyLog.open(path, ORIGIN, create=True)
     log.append("appliance.init", {"rehearsal": True, "token": "hier"}, T)
-    log.append("session.open", {"version": "0.1.0", "rehearsal": True, "share_indices": [1, 3],
+    log.append("session.open", {"version": "0.1.0", "lock_sha256": LOCK,
+                                "rehearsal": True, "share_indices": [1, 3],
                                 "token": {"label": "hier", "serial": "42", "model": "SoftHSM"},
                                 "interfaces_up": ["eth0"]}, T)
     log.append("ca.created", {"ca": "class1", "kind": "sub", "issuer": "root", "serial": "1f",
                               "cert_sha256": "b4" * 32, "spki_sha256": "b5" * 32, "key": "k",
-                              "key_algorithm": "ec-p256"}, T)
+                              "key_algorithm": "ec-p256", "key_attributes": None,
+                              "lint_findings": []}, T)
     log.append("batch.imported", {"batch": "ra1-1", "ra": "ra1", "ra_key_id": "a1" * 32,
                                   "sequence": 1, "digest": DIGEST, "requests": 3, "accepted": 1,
                                   "rejected": 2, "decisions_sha256": "a2" * 32,
-                                  "revocations_sha256": "a3" * 32}, T)
+                                  "revocations_sha256": "a3" * 32, "revocations": 0,
+                                  "blocklist_sha256": None, "created": T}, T)
     log.append_many("verdict", [
         {"batch": "ra1-1", "id": "good", "verdict": "accept", "codes": [],
-         "decision_sha256": "a4" * 32},
+         "decision_sha256": "a4" * 32, "ca": "class1", "days": 365,
+         "names": [], "personal_name": None, "profile": "server", "spki_sha256": None,
+         "subscriber": "m1"},
         {"batch": "ra1-1", "id": HOSTILE, "verdict": "reject", "codes": ["name.unverified"],
-         "decision_sha256": "a5" * 32},
+         "decision_sha256": "a5" * 32, "ca": "class1", "days": 365,
+         "names": [], "personal_name": None, "profile": "server", "spki_sha256": None,
+         "subscriber": "m1"},
         {"batch": "ra1-1", "id": "ca", "verdict": "reject", "codes": ["ext.ca", "name.unverified"],
-         "decision_sha256": "a6" * 32},
+         "decision_sha256": "a6" * 32, "ca": "class1", "days": 365,
+         "names": [], "personal_name": None, "profile": "server", "spki_sha256": None,
+         "subscriber": "m1"},
     ], T)
     log.append("cert.issued", {"batch": "ra1-1", "id": "good", "ca": "class1", "serial": "2a",
                                "cert_sha256": "c5" * 32, "subscriber": "m1",
                                "spki_sha256": "c6" * 32,
-                               "not_after": "2027-06-01T00:00:00+00:00"}, T)
+                               "not_after": "2027-06-01T00:00:00+00:00", "profile": "server",
+                               "tbs_sha256": "c7" * 32}, T)
     log.append("refused", {"command": HOSTILE, "error": HOSTILE}, T)
     log.append("crl.issued", {"ca": "class1", "number": 1, "crl_sha256": "d6" * 32,
-                              "entries": 0, "this_update": T, "next_update": T}, T)
+                              "entries": 0, "this_update": T, "next_update": T, "batch": None,
+                              "warning": None}, T)
     log.append("session.close", {}, T)
     log.checkpoint(T, ORIGIN, PUB, SK.sign)
     return log
@@ -83,7 +95,20 @@ def test_report_shows_the_facts(report_html):
     assert "name.unverified \u00d72" in html and "ext.ca \u00d71" in html
     assert re.search(r'id="issued">1<', html) and re.search(r'id="refused">2<', html)
     assert "1, 3" in html  # the custodians' share indices of the session
+    assert LOCK in html and digest_words(LOCK) in html  # the software's dependency lock
     assert "d6" * 32 in html and "b4" * 32 in html
+
+
+def test_a_session_that_recorded_no_lock_says_so(tmp_path):
+    # Logs written before sessions recorded the lock digest.
+    log = CeremonyLog.open(tmp_path / "ceremony.jsonl", ORIGIN, create=True)
+    log.append("session.open", {"version": "0.1.0", "rehearsal": True}, T)
+    log.append("session.close", {}, T)
+    log.checkpoint(T, ORIGIN, PUB, SK.sign)
+    audit = audit_verify(log.path, PUB, origin=ORIGIN)
+    out = tmp_path / "report.html"
+    write_report(out, log.path, audit, appliance=ORIGIN, rehearsal=False)
+    assert "<td>not recorded</td>" in out.read_text(encoding="utf-8")
 
 
 def test_report_is_self_contained_and_escaped(report_html):

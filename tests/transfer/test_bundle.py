@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from transfer import bundle as tb
+from transfer.bundle import fields as bundle_fields
 from transfer.errors import BundleError
 
 RA_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
@@ -241,7 +242,7 @@ def test_request_envelope_rejects(case: str, make: Callable[[], bytes], match: s
 
 
 def test_oversized_file_is_rejected_before_parsing(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(tb.json, "loads", lambda *a, **k: pytest.fail("parsed an oversized file"))
+    monkeypatch.setattr(bundle_fields.json, "loads", lambda *a, **k: pytest.fail("parsed an oversized file"))
     big = b" " * (tb.MAX_REQUEST_FILE + 1)
     raises(f"bundle: larger than {tb.MAX_REQUEST_FILE} bytes", lambda: tb.parse_request_bundle(big, TRUSTED))
     raises("bundle: larger than", lambda: tb.peek_request_bundle_header(big))

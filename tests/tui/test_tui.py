@@ -14,7 +14,7 @@ from textual.widgets import DataTable
 from signer.core.clock import parse_time
 from signer.service.overview import words8
 from signer.service.session import Credentials
-from signer.service.setup import init_home
+from signer.service.setup import InitOptions, init_home
 from signer.tui.app import CeremonyApp
 from signer.tui.screens.crl import CrlScreen
 from signer.tui.screens.export import ExportScreen
@@ -172,8 +172,8 @@ def test_unlock_with_custodian_shares(token_env, tmp_path):
     pin = token_env.new_token("tuiquorum")
     home, shares = tmp_path / "qhome", tmp_path / "shares"
     init_home(home, module=token_env.module, token_label="tuiquorum",
-              creds=Credentials(pin=pin.read_text()), rehearsal=True, quorum_spec="2/3",
-              shares_out=shares, at=parse_time(AT))
+              creds=Credentials(pin=pin.read_text()), at=parse_time(AT),
+              options=InitOptions(rehearsal=True, quorum="2/3", shares_out=shares))
     one, two = (p.read_text().strip() for p in sorted(shares.iterdir())[:2])
 
     async def scenario():

@@ -8,7 +8,8 @@ models and back), ``envelope`` (signatures and the public API).
 
 Deliberately not here: sequence and replay checks (the signer's ledger, I7), judging CSRs
 (policy), X.509 and Merkle verification (the caller), file I/O, and the HSM: signing is a
-callback returning a raw Ed25519 signature, and verification takes raw public keys.
+callback returning the raw signature, and verification takes key bytes (transfer.appkey: raw
+Ed25519 for RAs and most appliances, a DER SubjectPublicKeyInfo for an ECDSA appliance key).
 """
 
 from transfer.bundle.envelope import (

@@ -1,5 +1,10 @@
-"""The signed envelope (``<format>/v1`` domain separation, Ed25519) and the public API:
-encode, parse and verify request and result bundles."""
+"""The signed envelope (``<format>/v1`` domain separation) and the public API: encode, parse
+and verify request and result bundles.
+
+Request bundles are signed by an RA's Ed25519 key. Result bundles are signed by the appliance's
+key: Ed25519 (``"alg": "ed25519"``), or ECDSA over SHA-256 on P-256 or P-384
+(``"alg": "ecdsa-sha256"``, canonical low-S DER; transfer.appkey) on tokens without Curve25519.
+"""
 
 
 from __future__ import annotations
@@ -9,9 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
+from transfer.appkey import MAX_SIGNATURE_BYTES, AppKey, AppKeyError, load_app_key
 from transfer.bundle.fields import (
     _HEX64,
     MAX_REQUEST_FILE,
@@ -75,6 +78,7 @@ class _Envelope:
     body: bytes
     key_id: str
     signature: bytes
+    alg: str
 
 
 def _parse_envelope(raw: bytes, fmt: str, limit: int) -> _Envelope:
@@ -88,33 +92,50 @@ def _parse_envelope(raw: bytes, fmt: str, limit: int) -> _Envelope:
     _check_int(d["version"], "version", VERSION, VERSION)
     with _at("signature"):
         s = _obj(d["signature"], ("alg", "key_id", "value"))
-        if s["alg"] != "ed25519":
-            _fail("alg", f"expected 'ed25519', got {_short(s['alg'])}")
+        allowed = _ALGS if fmt == RESULT_FORMAT else ("ed25519",)
+        if s["alg"] not in allowed:
+            _fail("alg", f"expected {' or '.join(map(repr, allowed))}, got {_short(s['alg'])}")
         kid = _check_pattern(s["key_id"], "key_id", _HEX64, "64 lowercase hex digits")
-        sig = _b64(s["value"], "value", 64)
-        if len(sig) != 64:
+        sig = _b64(s["value"], "value", MAX_SIGNATURE_BYTES)
+        if s["alg"] == "ed25519" and len(sig) != 64:
             _fail("value", f"expected a 64-byte signature, got {len(sig)} bytes")
-    return _Envelope(body=_b64(d["body"], "body", limit), key_id=kid, signature=sig)
+    return _Envelope(body=_b64(d["body"], "body", limit), key_id=kid, signature=sig,
+                     alg=s["alg"])
 
 
-def _verify(public_key_raw: bytes, fmt: str, env: _Envelope) -> None:
+_ALGS = ("ed25519", "ecdsa-sha256")
+
+
+def _alg(key: AppKey) -> str:
+    return "ed25519" if key.is_ed25519 else "ecdsa-sha256"
+
+
+def _app_key(raw: bytes, path: str) -> AppKey:
     try:
-        Ed25519PublicKey.from_public_bytes(public_key_raw).verify(
-            env.signature, signed_message(fmt, env.body))
-    except (InvalidSignature, ValueError):
+        return load_app_key(raw)
+    except AppKeyError as exc:
+        _fail(path, str(exc))
+
+
+def _verify(key: AppKey, fmt: str, env: _Envelope) -> None:
+    if env.alg != _alg(key) or not key.verify(env.signature, signed_message(fmt, env.body)):
         _fail("signature", "does not verify (tampered, or signed by another key)")
 
 
 def _encode(fmt: str, body: bytes, sign: Sign, public_key_raw: bytes, limit: int) -> bytes:
-    pk = _check_key(public_key_raw, "public_key_raw")
+    key = _app_key(public_key_raw, "public_key_raw") if fmt == RESULT_FORMAT else \
+        _app_key(_check_key(public_key_raw, "public_key_raw"), "public_key_raw")
     sig = sign(signed_message(fmt, body))
-    if not isinstance(sig, bytes) or len(sig) != 64:
-        raise BundleError("signature: the signing callback must return 64 raw bytes")
-    env = _Envelope(body=body, key_id=hashlib.sha256(pk).hexdigest(), signature=sig)
+    if not isinstance(sig, bytes) or not 0 < len(sig) <= MAX_SIGNATURE_BYTES or \
+            (key.is_ed25519 and len(sig) != 64):
+        raise BundleError("signature: the signing callback must return the raw signature "
+                          f"({'64 raw bytes' if key.is_ed25519 else 'DER ECDSA'})")
+    env = _Envelope(body=body, key_id=hashlib.sha256(key.raw).hexdigest(), signature=sig,
+                    alg=_alg(key))
     # Verify before release, so a faulty signer or a mismatched key never leaves (cf. I5).
-    _verify(pk, fmt, env)
+    _verify(key, fmt, env)
     raw = _dumps({"format": fmt, "version": VERSION, "body": _b64e(body),
-                  "signature": {"alg": "ed25519", "key_id": env.key_id, "value": _b64e(sig)}})
+                  "signature": {"alg": env.alg, "key_id": env.key_id, "value": _b64e(sig)}})
     if len(raw) > limit:
         raise BundleError(f"bundle: larger than {limit} bytes ({len(raw)})")
     return raw
@@ -153,7 +174,7 @@ def parse_request_bundle(raw: bytes, trusted: Mapping[str, bytes]) -> RequestBun
     if not signers:
         _fail("signature.key_id", "not the key of any trusted RA")
     # The body is parsed only after the signature holds: nothing unauthenticated is read.
-    _verify(trusted[signers[0]], REQUEST_FORMAT, env)
+    _verify(_app_key(trusted[signers[0]], "trusted"), REQUEST_FORMAT, env)
     body: RequestBody = _parse_body(env.body, _request_body_from_wire)
     if body.ra not in signers:
         if body.ra in trusted:
@@ -204,11 +225,11 @@ def encode_result_bundle(body: ResultBody | Mapping[str, Any], sign: Sign,
 def parse_result_bundle(raw: bytes, appliance_public_key_raw: bytes) -> ResultBundle:
     """Verify and parse a result bundle against the appliance's pinned key. Certificates,
     CRLs and log proofs are checked only for shape: X.509 and Merkle checks are the caller's."""
-    pk = _check_key(appliance_public_key_raw, "appliance_public_key_raw")
+    key = _app_key(appliance_public_key_raw, "appliance_public_key_raw")
     env = _parse_envelope(raw, RESULT_FORMAT, MAX_RESULT_FILE)
-    if env.key_id != hashlib.sha256(pk).hexdigest():
+    if env.key_id != hashlib.sha256(key.raw).hexdigest():
         _fail("signature.key_id", "not the pinned appliance key")
-    _verify(pk, RESULT_FORMAT, env)
+    _verify(key, RESULT_FORMAT, env)
     body: ResultBody = _parse_body(env.body, _result_body_from_wire)
     return ResultBundle(raw=raw, digest=hashlib.sha256(raw).hexdigest(), body=body,
                         key_id=env.key_id)

@@ -19,13 +19,15 @@ file does not match (``signer.store.log.opening`` decides).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from signer.core.canonical import canonical_json
 from signer.errors import LogError
+from signer.store.log.custody import CustodyState, KeyFact, ShareSet
 from signer.store.log.state import (
     BatchFact,
     CAFact,
@@ -114,7 +116,38 @@ def state_to_json(s: LogState) -> dict[str, Any]:
         "pending_batches": s.pending_batches,
         "pending_revocations": [[ca, serial, d] for (ca, serial), d
                                 in s.pending_revocations.items()],
+        "custody": _custody_to_json(s.custody),
     }
+
+
+def _custody_to_json(c: CustodyState) -> dict[str, Any]:
+    return {
+        "keys": {k: [f.label, f.token, f.algorithm, f.spki_sha256, f.restored, f.seq,
+                     None if f.public_key_der is None
+                     else base64.b64encode(f.public_key_der).decode()]
+                 for k, f in c.keys.items()},
+        "tokens": c.tokens,
+        "sets": {k: asdict(v) for k, v in c.sets.items()},
+        "retired": [asdict(v) for v in c.retired],
+        "token_sets": c.token_sets,
+        "pending_rotation": c.pending_rotation,
+        "backups": [list(b) for b in c.backups],
+        "log_key": c.log_key,
+    }
+
+
+def _custody_from_json(d: dict[str, Any]) -> CustodyState:
+    return CustodyState(
+        keys={k: KeyFact(label, token, alg, spki, bool(restored), int(seq),
+                         None if der is None else base64.b64decode(der, validate=True))
+              for k, (label, token, alg, spki, restored, seq, der) in d["keys"].items()},
+        tokens={k: dict(v) for k, v in d["tokens"].items()},
+        sets={k: ShareSet(**v) for k, v in d["sets"].items()},
+        retired=[ShareSet(**v) for v in d["retired"]],
+        token_sets={k: int(v) for k, v in d["token_sets"].items()},
+        pending_rotation=None if d["pending_rotation"] is None else dict(d["pending_rotation"]),
+        backups=[(int(seq), str(sha)) for seq, sha in d["backups"]],
+        log_key=d["log_key"])
 
 
 def _batch_to_json(b: BatchFact) -> list[Any]:
@@ -145,4 +178,5 @@ def state_from_json(d: dict[str, Any]) -> LogState:
     s.pending_cas = dict(d["pending_cas"])
     s.pending_batches = dict(d["pending_batches"])
     s.pending_revocations = {(ca, serial): dict(v) for ca, serial, v in d["pending_revocations"]}
+    s.custody = _custody_from_json(d["custody"])
     return s

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from signer.core.crl import encode_entry
+from signer.store.log import custody
 from signer.store.log.events import REQUIRED_FIELDS
 
 ZERO_HASH = "00" * 32
@@ -147,6 +148,7 @@ class LogState:
     pending_cas: dict[str, str] = field(default_factory=dict)
     pending_batches: dict[str, dict[str, Any]] = field(default_factory=dict)
     pending_revocations: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    custody: custody.CustodyState = field(default_factory=custody.CustodyState)
     # The run being folded; never persisted: any entry but the next ``revoked`` of the same CA
     # seals it (``seal``), and a snapshot is taken only where the next entry does.
     _open_run: _OpenRun | None = field(default=None, repr=False, compare=False)
@@ -159,6 +161,9 @@ class LogState:
         self.size = seq + 1
         if handler is not None:
             handler(self, data, time)
+        keeper = custody.HANDLERS.get(type_)
+        if keeper is not None:
+            keeper(self.custody, data, seq, time)
 
     def seal(self) -> None:
         """Close the run being folded (what the next entry that does not continue it does)."""

@@ -31,7 +31,10 @@ class CrlScreen(CeremonyScreen):
         self.cas = [c.name for c in ov.cas] if ov else []
         self.query_one(OptionList).add_options(
             [Option(f"{c.name} ({c.kind}, until {c.not_after})") for c in ov.cas] if ov else [])
-        self.query_one(OptionList).focus()
+        picker = self.query_one(OptionList)
+        if self.cas:
+            picker.highlighted = 0  # Enter works without touching an arrow key first
+        picker.focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if not self.ceremony.require_session(self):
@@ -39,7 +42,8 @@ class CrlScreen(CeremonyScreen):
         ca = self.cas[event.option_index]
 
         def done(res: Any) -> None:
-            t = Text(f"CRL {res.number} of {res.ca}: {res.entries} entries\n", style="bold")
+            noun = "entry" if res.entries == 1 else "entries"
+            t = Text(f"CRL {res.number} of {res.ca}: {res.entries} {noun}\n", style="bold")
             t.append(f"thisUpdate {res.this_update}\nnextUpdate {res.next_update}  "
                      "(plan the next CRL ceremony before this)\n")
             t.append(f"kept in {res.path}\nsha256 {grouped_hex(res.sha256)}")

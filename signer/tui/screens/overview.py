@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -87,8 +88,9 @@ class OverviewScreen(CeremonyScreen):
             self.show(self.ceremony.overview)
 
     def on_screen_resume(self) -> None:
-        self.run_worker(self.refresh_facts(), exclusive=True, group="overview")
+        self.refresh_facts()
 
+    @work(exclusive=True, group="overview")
     async def refresh_facts(self) -> None:
         await self.guarded(self.ceremony.jobs.overview(), self.show)
 
