@@ -73,6 +73,12 @@ def _days_within_issuer(days: int, issuer_cert: x509.Certificate, now: dt.dateti
         + ("" if clip else "; the profile does not clip to the issuer (clip_to_issuer)"))
 
 
+def linter_for(cfg: Config, d: StoredDecision) -> str:
+    """The pkilint linter that judges the certificate of decision ``d``."""
+    prof = cfg.profiles[d.profile]
+    return "pkix" if prof.kind == "subca" else lint_kind(prof.kind, d.personal_name)
+
+
 def build_certificate(cfg: Config, d: StoredDecision, serial: int, issuer_cert: x509.Certificate,
                       now: dt.datetime) -> tuple[x509.CertificateBuilder, str]:
     """The TBS for a decision and the pkilint linter that judges it."""
@@ -87,13 +93,13 @@ def build_certificate(cfg: Config, d: StoredDecision, serial: int, issuer_cert: 
         subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, cn)])
         b = build_sub(subject, public, serial, now, days, issuer_cert, d.ca,
                       cfg.crl_base, cfg.aia_base, policies or cfg.ca_policies_oids)
-        return b, "pkix"
+        return b, linter_for(cfg, d)
     b = build_leaf(
         kind=prof.kind, public=public, serial=serial, now=now, days=days,
         issuer_cert=issuer_cert, issuer_name=d.ca, crl_base=cfg.crl_base,
         aia_base=cfg.aia_base, policies=policies, common_name=d.common_name,
         personal_name=d.personal_name, dns_names=d.dns_names, emails=d.emails)
-    return b, lint_kind(prof.kind, d.personal_name)
+    return b, linter_for(cfg, d)
 
 
 def issue_one(cfg: Config, job: Job, key: Any, issuer_cert: x509.Certificate,

@@ -24,7 +24,8 @@ EMPTY_ROOT: bytes = _sha256(b"").digest()
 SubtreeCache = MutableMapping[tuple[int, int], bytes]
 # Complete subtrees at least this wide are memoised (at most 2n/_CACHE_MIN entries): proofs in a
 # million-entry log then cost a few thousand hashes instead of a million. Inclusion proofs also
-# keep the narrower siblings they compute (_sibling): a batch's proofs share them.
+# keep the narrower and the ragged siblings they compute (_sibling): a batch's proofs share them
+# (O(n) entries at most, and only for the leaves proved).
 _CACHE_MIN = 256
 
 
@@ -167,22 +168,21 @@ def inclusion_proof(
 
 
 def _sibling(leaves: Sequence[bytes], lo: int, hi: int, cache: SubtreeCache | None) -> bytes:
-    """A proof's sibling subtree; with ``cache``, remembered whatever its width (proofs of
-    neighbouring leaves share their small siblings: a batch's proofs then cost a few hashes
-    each, not a few hundred)."""
+    """A proof's sibling subtree; with ``cache``, remembered whatever its width and shape (in an
+    append-only log any range's root is fixed once its leaves exist). Proofs of neighbouring
+    leaves share their small siblings, and every proof to one tree size shares the ragged
+    subtrees of its right edge: a batch's proofs then cost a few hashes each, not hundreds."""
     if cache is None or hi - lo == 1:
         return _subtree_root(leaves, lo, hi, cache)
     hit = cache.get((lo, hi))
     if hit is None:
-        half = _split(hi - lo)
-        complete = (hi - lo) & (hi - lo - 1) == 0
-        if complete and hi - lo < _CACHE_MIN:
+        if hi - lo < _CACHE_MIN:
+            half = _split(hi - lo)
             hit = node_hash(_sibling(leaves, lo, lo + half, cache),
                             _sibling(leaves, lo + half, hi, cache))
         else:
             hit = _subtree_root(leaves, lo, hi, cache)
-        if complete:
-            cache[(lo, hi)] = hit
+        cache[(lo, hi)] = hit
     return hit
 
 
