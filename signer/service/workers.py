@@ -37,10 +37,13 @@ _state: dict[str, Any] = {}
 
 
 def _init(module: str, label: str, serial: str | None, pin: str, config_text: str,
-          kinds: tuple[str, ...]) -> None:
+          kinds: tuple[str, ...], opening: Any) -> None:
     harden_process()
-    token = Token(module, label=label, serial=serial)
-    token.login(pin)
+    # One process at a time finds the token and logs in: SoftHSM's file store, listed by one
+    # process while another logs in, answered CKR_GENERAL_ERROR about once in 40 pool starts.
+    with opening:
+        token = Token(module, label=label, serial=serial)
+        token.login(pin)
     # The ceremony process's configuration, as it read it (not the file, which could change).
     _state.update(token=token, config=parse_config(config_text), keys={}, certs={})
     prepare_linters(kinds)
@@ -73,7 +76,7 @@ class WorkerPool:
         self.n = n
         self.pool = ProcessPoolExecutor(n, mp_context=ctx, initializer=_init,
                                         initargs=(module, label, serial, pin, config_text,
-                                                  kinds))
+                                                  kinds, ctx.Lock()))
         self.pool.submit(_ready)  # start them now (spawn starts nothing before a job)
 
     def submit(self, ca: str, key_label: str, restored_public_der: bytes | None, ca_der: bytes,
