@@ -419,6 +419,13 @@ def test_small_factor_even_modulus_and_x25519() -> None:
     ("host.internal", "internal"), ("box.corp", "internal"), ("a.test", "internal"),
     ("a.example", "internal"), ("a.invalid", "internal"), ("a.localhost", "internal"),
     ("x.in-addr.arpa", "internal"), ("a.123", "syntax"), ("::1", "ip"), ("a\tb.org", "syntax"),
+    # IDNA2008 through the idna library: Punycode that decodes is not enough.
+    ("xn--zca.example.org", None),  # ß: PVALID in IDNA2008 (it was mapped away in IDNA2003)
+    ("xn--n3h.example.org", "syntax"),  # a snowman: IDNA2003 allowed it, IDNA2008 disallows
+    ("xn--a-wbb.example.org", "syntax"),  # a label that starts with a combining mark
+    ("xn--a-0hc.example.org", "syntax"),  # Latin and Hebrew: the Bidi rule (RFC 5893)
+    ("xn--ab-m1t.example.org", "syntax"),  # ZWJ outside its CONTEXTJ rule (RFC 5892 A.2)
+    ("xn--im6c.example.org", "syntax"),  # a compatibility ligature (not NFKC-stable)
 ])
 def test_dns_name_rules(name: str, kind: str | None) -> None:
     found = names.check_dns_name(name, allow_wildcard=False, allow_ip=False,
