@@ -13,7 +13,7 @@ from typing import Literal
 from signer.core.policy.blocklist import Blocklist
 from signer.core.policy.checks import Check
 
-ProfileKind = Literal["server", "client", "email", "subca"]
+ProfileKind = Literal["server", "client", "email", "subca", "ocsp"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,8 @@ class ProfileRules:
     allow_internal: bool = False
     min_points: int = 0
     clip_to_issuer: bool = False  # a validity past the issuer's end is cut, not refused
+    ca_profile: str | None = None  # kind "subca": the CA profile its certificates follow
+    path_len: int = 0  # kind "subca": the deepest pathLenConstraint a CSR may ask for
 
 
 @dataclass(frozen=True)
