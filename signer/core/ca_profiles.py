@@ -44,9 +44,6 @@ EKUS: Mapping[str, ObjectIdentifier] = {
     "emailProtection": ExtendedKeyUsageOID.EMAIL_PROTECTION,
 }
 EKU_NAMES: Mapping[ObjectIdentifier, str] = {v: k for k, v in EKUS.items()}
-# Leaf profile kinds and the usage their certificates carry (signer.core.profiles).
-LEAF_EKU: Mapping[str, str] = {"server": "serverAuth", "client": "clientAuth",
-                               "email": "emailProtection"}
 
 
 @dataclass(frozen=True)

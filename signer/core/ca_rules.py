@@ -21,7 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from signer.core.ca_profiles import EKU_NAMES, CAKind, CAProfile, hash_problem
 from signer.core.lint import SignatureChoice, key_kind
-from signer.core.policy.checks import Check
+from signer.core.policy.checks import CeremonyCheck
 from signer.core.policy.constraints import NameConstraintRules
 from signer.core.policy.syntax import check_dns_name
 from signer.errors import PolicyError
@@ -29,14 +29,14 @@ from signer.errors import PolicyError
 CA_KEY_KINDS = ("rsa-3072", "rsa-4096", "ec-p256", "ec-p384")
 
 
-def refuse(code: Check, message: str) -> PolicyError:
+def refuse(code: CeremonyCheck, message: str) -> PolicyError:
     return PolicyError(str(code), message)
 
 
 def check_profile_kind(profile: CAProfile, kinds: Iterable[CAKind], what: str) -> None:
     allowed = tuple(kinds)
     if profile.kind not in allowed:
-        raise refuse(Check.CA_PROFILE, f"profile {profile.name!r} is of kind {profile.kind!r}; "
+        raise refuse(CeremonyCheck.CA_PROFILE, f"profile {profile.name!r} is of kind {profile.kind!r}; "
                                        f"{what} takes a profile of kind "
                                        f"{' or '.join(repr(k) for k in allowed)}")
 
@@ -44,7 +44,7 @@ def check_profile_kind(profile: CAProfile, kinds: Iterable[CAKind], what: str) -
 def check_ca_key(public: Any, label: str) -> None:
     kind = key_kind(public)
     if kind not in CA_KEY_KINDS:
-        raise refuse(Check.CA_KEY, f"key {label!r} ({kind}) is not allowed for a CA "
+        raise refuse(CeremonyCheck.CA_KEY, f"key {label!r} ({kind}) is not allowed for a CA "
                                    f"({', '.join(CA_KEY_KINDS)})")
 
 
@@ -52,7 +52,7 @@ def check_hash(profile: CAProfile, issuer_public: Any) -> SignatureChoice | None
     """The signature the profile asks of the issuing key, if that key may make it."""
     problem = hash_problem(profile, issuer_public)
     if problem:
-        raise refuse(Check.CA_HASH, problem)
+        raise refuse(CeremonyCheck.CA_HASH, problem)
     if profile.hash == "auto":
         return None
     return SignatureChoice(profile.hash, profile.rsa_pss)
@@ -64,19 +64,19 @@ def validity_days(now: dt.datetime, days: int | None, profile: CAProfile,
     valid now, the new certificate ending no later than the issuer (never clipped)."""
     if issuer_cert is not None:
         if not issuer_cert.not_valid_before_utc <= now < issuer_cert.not_valid_after_utc:
-            raise refuse(Check.CA_VALIDITY, f"issuer CA {issuer_name!r} is not valid at the "
+            raise refuse(CeremonyCheck.CA_VALIDITY, f"issuer CA {issuer_name!r} is not valid at the "
                                             f"ceremony time {now:%Y-%m-%dT%H:%M:%SZ}")
         remaining = int((issuer_cert.not_valid_after_utc - now).total_seconds() // 86400)
         if days is None:
             days = max(1, min(profile.max_days, remaining))
         if days > remaining:
-            raise refuse(Check.CA_VALIDITY, f"--days {days} would end after issuer CA "
+            raise refuse(CeremonyCheck.CA_VALIDITY, f"--days {days} would end after issuer CA "
                                             f"{issuer_name!r} (valid until "
                                             f"{issuer_cert.not_valid_after_utc:%Y-%m-%d}, "
                                             f"{remaining} days from now)")
     days = profile.max_days if days is None else days
     if not 1 <= days <= profile.max_days:
-        raise refuse(Check.CA_VALIDITY, f"--days {days}: profile {profile.name!r} allows 1 to "
+        raise refuse(CeremonyCheck.CA_VALIDITY, f"--days {days}: profile {profile.name!r} allows 1 to "
                                         f"{profile.max_days} days")
     return days
 
@@ -111,7 +111,7 @@ def check_constraints(profile: CAProfile, subject: x509.Name,
     (which apply to it, RFC 5280 §6.1.3(b)), nor claim subtrees its issuer does not allow."""
     own = _violations(profile.constraints, subject) if not profile.constraints.empty else []
     if own:
-        raise refuse(Check.CA_CONSTRAINTS, f"profile {profile.name!r}: the CA certificate "
+        raise refuse(CeremonyCheck.CA_CONSTRAINTS, f"profile {profile.name!r}: the CA certificate "
                                            f"itself would violate its name constraints "
                                            f"({own[0]} is outside them)")
     issuer_rules = (NameConstraintRules.of_certificate(issuer_cert)
@@ -120,7 +120,7 @@ def check_constraints(profile: CAProfile, subject: x509.Name,
         return
     theirs = _violations(issuer_rules, subject) + profile.constraints.within(issuer_rules)
     if theirs:
-        raise refuse(Check.CA_CONSTRAINTS, f"profile {profile.name!r}: outside the issuer's "
+        raise refuse(CeremonyCheck.CA_CONSTRAINTS, f"profile {profile.name!r}: outside the issuer's "
                                            f"name constraints ({theirs[0]})")
 
 
@@ -140,6 +140,6 @@ def check_eku(profile: CAProfile, issuer_cert: x509.Certificate | None,
         return
     extra = [e for e in profile.ekus if e not in allowed] if profile.ekus else ["any usage"]
     if extra:
-        raise refuse(Check.CA_EKU, f"profile {profile.name!r} asks for {extra[0]}, but issuer "
+        raise refuse(CeremonyCheck.CA_EKU, f"profile {profile.name!r} asks for {extra[0]}, but issuer "
                                    f"CA {issuer_name!r} is restricted to "
                                    f"{', '.join(sorted(allowed))}")

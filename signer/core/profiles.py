@@ -26,6 +26,10 @@ class ProfileError(SignerError):
     """A requested certificate does not fit its profile (name, validity, key)."""
 
 
+class OutsideConstraints(ProfileError):
+    """A name the certificate would carry lies outside its issuer's name constraints."""
+
+
 def new_serial() -> int:
     """I3: 127 random bits from a CSPRNG with the top bit clear: positive, 16 octets in DER."""
     while True:
@@ -232,6 +236,7 @@ def build_leaf(
     if kind == "ocsp":
         return _ocsp_responder(public, serial, nb, na, issuer_cert, common_name)
     attrs = _leaf_subject(kind, common_name, personal_name, given_name, surname)
+    _check_issuer_constraints(issuer_cert, dns_names, emails, x509.Name(attrs))
     sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns_names]
     sans += [x509.RFC822Name(e) for e in emails]
     builder = (
@@ -251,6 +256,22 @@ def build_leaf(
         # RFC 5280 §4.2.1.6: critical when the subject is empty.
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=not attrs)
     return _issuer_links(builder, issuer_cert, issuer_name, crl_base, aia_base)
+
+
+def _check_issuer_constraints(issuer_cert: x509.Certificate, dns_names: tuple[str, ...],
+                              emails: tuple[str, ...], subject: x509.Name) -> None:
+    """RFC 5280 §4.2.1.10, checked again when signing: the policy judged the request with
+    the CA certificate of its import, and the CA may have been certified again since."""
+    nc = constraints_of(issuer_cert)
+    if nc is None:
+        return
+    outside = [d for d in dns_names if not nc.dns_allowed(d)]
+    outside += [e for e in emails if not nc.email_allowed(e)]
+    if not nc.dirname_allowed(subject):
+        outside.append(subject.rfc4514_string())
+    if outside:
+        raise OutsideConstraints(f"{outside[0]!r} is outside the issuing CA's name "
+                                 "constraints (RFC 5280 §4.2.1.10)")
 
 
 def _leaf_subject(kind: str, common_name: str | None, personal_name: str | None,

@@ -27,7 +27,7 @@ from signer.core import ca_rules
 from signer.core.ca_profiles import CAProfile
 from signer.core.clock import format_time
 from signer.core.lint import key_kind, lint_certificate, sign_certificate
-from signer.core.policy.checks import Check
+from signer.core.policy.checks import CeremonyCheck
 from signer.core.profiles import (
     build_root,
     build_sub,
@@ -79,7 +79,7 @@ def list_cas(s: Session) -> list[CARecord]:
 def _known(s: Session, name: str) -> CARecord:
     rec = s.ledger.get_ca(name)
     if rec is None:
-        raise ca_rules.refuse(Check.CA_UNKNOWN, f"unknown CA {name!r}")
+        raise ca_rules.refuse(CeremonyCheck.CA_UNKNOWN, f"unknown CA {name!r}")
     return rec
 
 
@@ -146,7 +146,7 @@ def create_sub(s: Session, name: str, issuer: str, key_label: str, subject: str,
 
 def _profile(s: Session, name: str, root: bool) -> CAProfile:
     if name not in s.config.ca_profiles:
-        raise ca_rules.refuse(Check.CA_PROFILE, f"profile {name!r} is not in [ca_profiles] "
+        raise ca_rules.refuse(CeremonyCheck.CA_PROFILE, f"profile {name!r} is not in [ca_profiles] "
                                                 f"({', '.join(sorted(s.config.ca_profiles))})")
     prof = s.config.ca_profile(name)
     ca_rules.check_profile_kind(prof, ("root",) if root else ("sub",),
@@ -159,7 +159,7 @@ def check_key_free(s: Session, public: Any, key_label: str) -> str:
     spki = spki_sha256(public)
     for ca in integrity.verified_cas(s.ledger, s.state):
         if ca.spki_sha256 == spki:
-            raise ca_rules.refuse(Check.CA_KEY, f"key {key_label!r} already belongs to CA "
+            raise ca_rules.refuse(CeremonyCheck.CA_KEY, f"key {key_label!r} already belongs to CA "
                                                 f"{ca.name!r} (a new certificate for it: "
                                                 f"`signer ca recertify {ca.name}`)")
     ca_rules.check_ca_key(public, key_label)

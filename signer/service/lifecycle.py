@@ -36,7 +36,7 @@ from signer.core import ca_rules
 from signer.core.ca_profiles import CAKind, CAProfile
 from signer.core.clock import format_time
 from signer.core.lint import key_kind, lint_certificate, sign_certificate
-from signer.core.policy.checks import Check
+from signer.core.policy.checks import CeremonyCheck
 from signer.core.policy.keys import check_public_key
 from signer.core.profiles import (
     build_root,
@@ -77,13 +77,13 @@ class Certified:
 def _ca(s: Session, name: str) -> CARecord:
     rec = integrity.verified_ca(s.ledger, s.state, name)
     if rec is None:
-        raise ca_rules.refuse(Check.CA_UNKNOWN, f"unknown CA {name!r}")
+        raise ca_rules.refuse(CeremonyCheck.CA_UNKNOWN, f"unknown CA {name!r}")
     return rec
 
 
 def _profile(s: Session, name: str, kinds: tuple[CAKind, ...], what: str) -> CAProfile:
     if name not in s.config.ca_profiles:
-        raise ca_rules.refuse(Check.CA_PROFILE, f"profile {name!r} is not in [ca_profiles] "
+        raise ca_rules.refuse(CeremonyCheck.CA_PROFILE, f"profile {name!r} is not in [ca_profiles] "
                                                 f"({', '.join(sorted(s.config.ca_profiles))})")
     prof = s.config.ca_profile(name)
     ca_rules.check_profile_kind(prof, kinds, what)
@@ -194,7 +194,7 @@ def recertify(s: Session, name: str, days: int | None = None, issuer: str | None
     current = x509.load_der_x509_certificate(rec.cert_der)
     if rec.kind == "root":
         if issuer not in (None, name):
-            raise ca_rules.refuse(Check.CA_PROFILE, f"root {name!r} is certified again by "
+            raise ca_rules.refuse(CeremonyCheck.CA_PROFILE, f"root {name!r} is certified again by "
                                                     "itself; another root certifies it with a "
                                                     "rollover link or a cross-certificate")
         issuer_rec = rec
@@ -202,7 +202,7 @@ def recertify(s: Session, name: str, days: int | None = None, issuer: str | None
     else:
         issuer_rec = _ca(s, issuer or rec.issuer)
         if issuer_rec.name == name:
-            raise ca_rules.refuse(Check.CA_PROFILE, f"sub-CA {name!r} cannot certify itself")
+            raise ca_rules.refuse(CeremonyCheck.CA_PROFILE, f"sub-CA {name!r} cannot certify itself")
         kinds = ("sub",)
     prof = _profile(s, profile or fact.profile or ("root" if rec.kind == "root" else "subca"),
                     kinds, f"re-certifying a {rec.kind} CA")
@@ -210,7 +210,7 @@ def recertify(s: Session, name: str, days: int | None = None, issuer: str | None
     # token under the same label is refused here, before anything is logged).
     own = s.token.signing_key(rec.key_label)
     if spki_sha256(own.public_key()) != rec.spki_sha256:
-        raise ca_rules.refuse(Check.CA_KEY, f"key {rec.key_label!r} in the token no longer "
+        raise ca_rules.refuse(CeremonyCheck.CA_KEY, f"key {rec.key_label!r} in the token no longer "
                                             f"matches CA {name!r}'s certificate; nothing was "
                                             "signed")
     return _certify(s, _Order(
@@ -248,7 +248,7 @@ def read_cross_input(data: bytes) -> CrossInput:
         except x509.ExtensionNotFound:
             bc = None
         if bc is None or not bc.ca:
-            raise ca_rules.refuse(Check.CROSS_INPUT, "the certificate is not a CA certificate "
+            raise ca_rules.refuse(CeremonyCheck.CROSS_INPUT, "the certificate is not a CA certificate "
                                                      "(basicConstraints CA:TRUE)")
         return CrossInput(digest, words, "certificate", cert.subject, cert.public_key(),
                           _ski(cert))
@@ -257,11 +257,11 @@ def read_cross_input(data: bytes) -> CrossInput:
     try:
         csr = loaders[1](data)
         if not csr.is_signature_valid:
-            raise ca_rules.refuse(Check.CROSS_INPUT, "the CSR's self-signature does not "
+            raise ca_rules.refuse(CeremonyCheck.CROSS_INPUT, "the CSR's self-signature does not "
                                                      "verify")
         return CrossInput(digest, words, "csr", csr.subject, csr.public_key(), None)
     except (ValueError, TypeError):
-        raise ca_rules.refuse(Check.CROSS_INPUT, "the input is neither an X.509 certificate "
+        raise ca_rules.refuse(CeremonyCheck.CROSS_INPUT, "the input is neither an X.509 certificate "
                                                  "nor a PKCS#10 CSR (PEM or DER)") from None
 
 
@@ -271,31 +271,31 @@ def cross_sign(s: Session, name: str, issuer: str, data: bytes, approve: str | N
     same public key), after the custodians approved the exact input by its SHA-256."""
     check_name(name, "cross-certified CA name")
     if len(data) > MAX_INPUT:
-        raise ca_rules.refuse(Check.CROSS_INPUT, f"the input is larger than {MAX_INPUT} bytes")
+        raise ca_rules.refuse(CeremonyCheck.CROSS_INPUT, f"the input is larger than {MAX_INPUT} bytes")
     inp = read_cross_input(data)
     if approve is None or approve.lower() != inp.sha256:
-        raise ca_rules.refuse(Check.CROSS_APPROVAL, f"the custodians must approve this "
+        raise ca_rules.refuse(CeremonyCheck.CROSS_APPROVAL, f"the custodians must approve this "
                                                     f"{inp.kind} ({inp.subject.rfc4514_string()}"
                                                     f"): SHA-256 {inp.sha256} ({inp.words}); "
                                                     "run again with --approve <that SHA-256>")
     spki = spki_sha256(inp.public)
     for ca in integrity.verified_cas(s.ledger, s.state):
         if ca.spki_sha256 == spki:
-            raise ca_rules.refuse(Check.CROSS_OWN_KEY, f"the key is CA {ca.name!r}'s own; "
+            raise ca_rules.refuse(CeremonyCheck.CROSS_OWN_KEY, f"the key is CA {ca.name!r}'s own; "
                                                        f"certify it again with `signer ca "
                                                        f"recertify {ca.name}`, never under "
                                                        "another name")
     if name in s.state.cas or s.ledger.get_ca(name) is not None:
-        raise ca_rules.refuse(Check.CROSS_NAME, f"{name!r} is a CA of this appliance")
+        raise ca_rules.refuse(CeremonyCheck.CROSS_NAME, f"{name!r} is a CA of this appliance")
     if s.state.cross_keys.get(name, spki) != spki:
-        raise ca_rules.refuse(Check.CROSS_NAME, f"{name!r} was cross-certified before with "
+        raise ca_rules.refuse(CeremonyCheck.CROSS_NAME, f"{name!r} was cross-certified before with "
                                                 "another key")
     if key_kind(inp.public) not in ca_rules.CA_KEY_KINDS:
-        raise ca_rules.refuse(Check.CROSS_KEY, f"a {key_kind(inp.public)} key is not allowed "
+        raise ca_rules.refuse(CeremonyCheck.CROSS_KEY, f"a {key_kind(inp.public)} key is not allowed "
                                                f"for a CA ({', '.join(ca_rules.CA_KEY_KINDS)})")
     weak = check_public_key(inp.public)
     if weak:
-        raise ca_rules.refuse(Check.CROSS_KEY, weak[0].message)
+        raise ca_rules.refuse(CeremonyCheck.CROSS_KEY, weak[0].message)
     prof = _profile(s, profile, ("cross",), "cross-certification")
     issuer_rec = _ca(s, issuer)
     return _certify(s, _Order(
@@ -358,11 +358,11 @@ def rollover(s: Session, old: str, new: str, key_label: str, subject: str,
     then certified again under the new root with ``recertify --issuer NEW``."""
     old_rec = _ca(s, old)
     if old_rec.kind != "root":
-        raise ca_rules.refuse(Check.ROLLOVER_ROOT, f"CA {old!r} is not a root")
+        raise ca_rules.refuse(CeremonyCheck.ROLLOVER_ROOT, f"CA {old!r} is not a root")
     dn = parse_dn(subject)
     old_cert = x509.load_der_x509_certificate(old_rec.cert_der)
     if dn == old_cert.subject:
-        raise ca_rules.refuse(Check.ROLLOVER_SUBJECT, f"the new root's subject is root "
+        raise ca_rules.refuse(CeremonyCheck.ROLLOVER_SUBJECT, f"the new root's subject is root "
                                                       f"{old!r}'s; give it its own")
     link = _profile(s, link_profile, ("cross",), "a rollover link")
     s.log_event("ca.rollover", {"old": old, "new": new, "key": key_label, "step": "start"})
@@ -373,7 +373,7 @@ def rollover(s: Session, old: str, new: str, key_label: str, subject: str,
         new_rec = _ca(s, new)
         new_cert = x509.load_der_x509_certificate(new_rec.cert_der)
         if new_rec.kind != "root" or new_rec.key_label != key_label or new_cert.subject != dn:
-            raise ca_rules.refuse(Check.ROLLOVER_ROOT, f"CA {new!r} exists and is not the new "
+            raise ca_rules.refuse(CeremonyCheck.ROLLOVER_ROOT, f"CA {new!r} exists and is not the new "
                                                        "root asked for")
     new_cert = x509.load_der_x509_certificate(new_rec.cert_der)
     forward = backward = None

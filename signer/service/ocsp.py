@@ -32,7 +32,7 @@ from signer.core.ocsp import (
     response_data,
     sign_response,
 )
-from signer.core.policy.checks import Check
+from signer.core.policy.checks import CeremonyCheck
 from signer.service import integrity
 from signer.service.session import Session
 from signer.store.files import check_new_output, write_new
@@ -53,35 +53,35 @@ def sign_ocsp(s: Session, ca: str, serial: str, status: str, next_update: dt.dat
               out: Path | None = None) -> dict[str, Any]:
     # Step 1: validate.
     if status not in STATUSES:
-        raise ca_rules.refuse(Check.OCSP_STATUS, f"--status {status!r}: good or revoked")
+        raise ca_rules.refuse(CeremonyCheck.OCSP_STATUS, f"--status {status!r}: good or revoked")
     rec = integrity.verified_ca(s.ledger, s.state, ca)
     if rec is None:
-        raise ca_rules.refuse(Check.CA_UNKNOWN, f"unknown CA {ca!r}")
+        raise ca_rules.refuse(CeremonyCheck.CA_UNKNOWN, f"unknown CA {ca!r}")
     serial = serial.lower().removeprefix("0x").lstrip("0") or "0"
     row = s.ledger.certificate(ca, serial) if all(c in _HEX for c in serial) else None
     if row is None:
-        raise ca_rules.refuse(Check.OCSP_UNKNOWN, f"CA {ca!r} never issued a certificate with "
+        raise ca_rules.refuse(CeremonyCheck.OCSP_UNKNOWN, f"CA {ca!r} never issued a certificate with "
                                                   f"serial {serial}")
     integrity.logged_not_after(s.log, row)  # the row is the certificate its entry logged
     revoked = {r[0]: r for r in integrity.verified_revocations(s.ledger, s.state, ca)}
     actual = "revoked" if serial in revoked else "good"
     if status != actual:
-        raise ca_rules.refuse(Check.OCSP_STATUS, f"certificate {serial} of CA {ca!r} is "
+        raise ca_rules.refuse(CeremonyCheck.OCSP_STATUS, f"certificate {serial} of CA {ca!r} is "
                                                  f"{actual}, not {status}"
                                                  + (" (revoke it first)" if actual == "good"
                                                     else ""))
     now = s.ceremony_time.replace(microsecond=0)
     ca_cert = x509.load_der_x509_certificate(rec.cert_der)
     if not next_update > now:
-        raise ca_rules.refuse(Check.OCSP_WINDOW, f"--next-update {format_time(next_update)} is "
+        raise ca_rules.refuse(CeremonyCheck.OCSP_WINDOW, f"--next-update {format_time(next_update)} is "
                                                  f"not after the ceremony time "
                                                  f"{format_time(now)}")
     if next_update - now > dt.timedelta(days=MAX_WINDOW_DAYS):
-        raise ca_rules.refuse(Check.OCSP_WINDOW, f"--next-update is more than "
+        raise ca_rules.refuse(CeremonyCheck.OCSP_WINDOW, f"--next-update is more than "
                                                  f"{MAX_WINDOW_DAYS} days after thisUpdate "
                                                  "(BR §4.9.10)")
     if next_update > ca_cert.not_valid_after_utc:
-        raise ca_rules.refuse(Check.OCSP_WINDOW, f"--next-update is after CA {ca!r} expires "
+        raise ca_rules.refuse(CeremonyCheck.OCSP_WINDOW, f"--next-update is after CA {ca!r} expires "
                                                  f"({format_time(ca_cert.not_valid_after_utc)})")
     name = f"{ca}-{serial}-{now:%Y%m%dT%H%M%SZ}.ocsp"
     kept = ocsp_dir(s) / name
