@@ -124,6 +124,29 @@ def check_constraints(profile: CAProfile, subject: x509.Name,
                                            f"name constraints ({theirs[0]})")
 
 
+def check_path_len(profile: CAProfile, issuer_cert: x509.Certificate | None,
+                   issuer_name: str) -> None:
+    """RFC 5280 §4.2.1.9: a CA whose pathLenConstraint is 0 certifies no CA, and a CA below
+    an issuer with pathLen n may allow at most n - 1 more."""
+    if issuer_cert is None:
+        return
+    try:
+        bc = issuer_cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        bc = None
+    if bc is None or not bc.ca:
+        raise refuse(CeremonyCheck.CA_PROFILE, f"issuer {issuer_name!r} is not a CA")
+    if bc.path_length is None:
+        return
+    if bc.path_length == 0:
+        raise refuse(CeremonyCheck.CA_PROFILE, f"issuer CA {issuer_name!r} has pathLen 0: it "
+                                               "may not certify another CA")
+    if profile.path_len is None or profile.path_len >= bc.path_length:
+        raise refuse(CeremonyCheck.CA_PROFILE, f"profile {profile.name!r} allows a deeper "
+                                               f"chain than issuer CA {issuer_name!r} (pathLen "
+                                               f"{bc.path_length})")
+
+
 def issuer_ekus(cert: x509.Certificate) -> frozenset[str] | None:
     """The usages a CA certificate is restricted to (names), or None if unrestricted."""
     try:

@@ -184,6 +184,7 @@ def _create_ca(s: Session, name: str, key_label: str, subject: str, days: int | 
     days = ca_rules.validity_days(now, days, profile, issuer_cert, issuer or name)
     ca_rules.check_constraints(profile, dn, issuer_cert)
     ca_rules.check_eku(profile, issuer_cert, issuer or name)
+    ca_rules.check_path_len(profile, issuer_cert, issuer or name)
     out = s.paths.certs / f"{name}.pem"
     check_new_output(out)
     s.require_airgap()

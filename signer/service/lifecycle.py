@@ -133,6 +133,7 @@ def _certify(s: Session, o: _Order) -> Certified:
     if not self_signed:
         ca_rules.check_constraints(o.profile, o.subject, issuer_cert)
         ca_rules.check_eku(o.profile, issuer_cert, o.issuer.name)
+        ca_rules.check_path_len(o.profile, issuer_cert, o.issuer.name)
     serial = _fresh_serial(s, o.issuer.name)
     out = s.paths.certs / f"{o.ca}-{serial_hex(serial)}.pem"
     check_new_output(out)
