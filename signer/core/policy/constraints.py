@@ -120,10 +120,10 @@ class NameConstraintRules:
     def ip_allowed(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
         if any(address in net for net in self.excluded_ip if net.version == address.version):
             return False
-        permitted = [n for n in self.permitted_ip if n.version == address.version]
-        # RFC 5280: permitted subtrees of one type constrain only names of that type; an
-        # IPv4 range does not forbid IPv6 addresses, so a profile lists both families.
-        return not self.permitted_ip or any(address in n for n in permitted)
+        # IPv4 and IPv6 are one name form (iPAddress): when some ranges are permitted, an
+        # address of the other family matches none of them (OpenSSL's nc_ip agrees).
+        return not self.permitted_ip or any(address in n for n in self.permitted_ip
+                                            if n.version == address.version)
 
     def dirname_allowed(self, name: x509.Name) -> bool:
         """An empty subject is always inside (RFC 5280 §4.2.1.10 constrains DNs present)."""
