@@ -237,6 +237,8 @@ def build_leaf(
         return _ocsp_responder(public, serial, nb, na, issuer_cert, common_name)
     attrs = _leaf_subject(kind, common_name, personal_name, given_name, surname)
     _check_issuer_constraints(issuer_cert, dns_names, emails, x509.Name(attrs))
+    if kind == "email" and any(a.oid == NameOID.GIVEN_NAME for a in attrs):
+        policies = tuple(_individual_policy(o) for o in policies)
     sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns_names]
     sans += [x509.RFC822Name(e) for e in emails]
     builder = (
@@ -256,6 +258,17 @@ def build_leaf(
         # RFC 5280 §4.2.1.6: critical when the subject is empty.
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=not attrs)
     return _issuer_links(builder, issuer_cert, issuer_name, crl_base, aia_base)
+
+
+_SMIME_MAILBOX = "2.23.140.1.5.1."  # S/MIME BR §7.1.6.1: mailbox-validated, per generation
+_SMIME_INDIVIDUAL = "2.23.140.1.5.4."  # individual-validated, same generations
+
+
+def _individual_policy(oid: str) -> str:
+    """An individual-validated certificate carries the individual-validated reserved policy
+    of the generation configured for the profile (S/MIME BR §7.1.6.1)."""
+    return _SMIME_INDIVIDUAL + oid.removeprefix(_SMIME_MAILBOX) if oid.startswith(
+        _SMIME_MAILBOX) else oid
 
 
 def _check_issuer_constraints(issuer_cert: x509.Certificate, dns_names: tuple[str, ...],

@@ -661,3 +661,42 @@ def test_fullchain_p7b_and_der_outputs_parse_with_openssl(life, home, tmp_path):
     assert r.returncode == 0 and r.stdout.count("subject=") == 2, r.stdout + r.stderr
     again = run_signer("ca", "show", "class3", "--out", p7b, "--format", "der", home=home)
     assert again.returncode == 1 and "already exists" in again.stderr
+
+
+# -- 8. names in subscriber certificates ----------------------------------------------------------
+
+
+def test_names_in_subscriber_certificates_as_members_expect(life, home, tmp_path):
+    """An assured member with a verified given name and surname gets an individual-validated
+    e-mail certificate, the name in its script as verified; a member below the threshold whose
+    CSR carries the name gets a certificate without it and a notice, not a refusal."""
+    import unicodedata
+    o = tmp_path / "online"
+    name, given, surname = "Zoë Ñúñez-李", "Zoë", "Ñúñez-李"
+    make_csr(o / "zoe.csr", cn=unicodedata.normalize("NFD", name), emails=["zoe@example.org"])
+    make_csr(o / "low.csr", cn="Владимир Иванов", emails=["vlad@example.org"])
+    zoe = {"id": "zoe", "ca": "class3", "profile": "email", "csr": "zoe.csr",
+           "subscriber": "m-zoe", "verified": {**facts(email=["zoe@example.org"], name=name,
+                                                       points=150),
+                                               "given_name": given, "surname": surname}}
+    low = {"id": "low", "ca": "class1", "profile": "client", "csr": "low.csr",
+           "subscriber": "m-low", "verified": facts(email=["vlad@example.org"],
+                                                    name="Владимир Иванов", points=10)}
+    b, out = batch(life, home, 1, [zoe, low], T1)
+    assert {r["id"]: r["verdict"] for r in b["requests"]} == {"zoe": "accept", "low": "accept"}
+    cert = x509.load_pem_x509_certificate((out / "certs" / "zoe.pem").read_bytes())
+    get = cert.subject.get_attributes_for_oid
+    assert [a.value for a in get(NameOID.GIVEN_NAME)] == [given]
+    assert [a.value for a in get(NameOID.SURNAME)] == [surname]
+    assert [a.value for a in get(NameOID.COMMON_NAME)] == [name]  # the RA's text, NFC
+    assert pkilint_errors((out / "certs" / "zoe.pem").read_bytes(), "lint_cabf_smime_cert",
+                          "-t", "INDIVIDUAL-STRICT") == []
+    low_cert = x509.load_pem_x509_certificate((out / "certs" / "low.pem").read_bytes())
+    assert low_cert.subject == x509.Name([])
+    outcomes = json.loads((out / "outcomes.json").read_text())["outcomes"]
+    assert {o_["id"]: [r["code"] for r in o_["reasons"]] for o_ in outcomes} == {
+        "zoe": [], "low": ["notice.name_omitted"]}
+    # The online side checks the names against its own request bundle, parts included.
+    res = home.parent / "r1.res"
+    run_signer("result", "verify", res, "--trust", home.parent / "appliance.pub", "--out",
+               tmp_path / "again", "--request", o / "batch-1.req", check=True)
