@@ -73,7 +73,8 @@ def _outcomes(session: Session, staged: integrity.StagedBatch,
                                        (tb.Reason(s.failure[0], s.failure[1]),)))
         elif d.accepted and d.needs_approval and not s.approved:
             outcomes.append(tb.Outcome(rid, "rejected", None, None, (tb.Reason(
-                "approval.missing", "the custodians did not approve this sub-CA request"),)))
+                "approval.missing", "the custodians did not approve this request (a sub-CA or "
+                "a delegated OCSP responder)"),)))
         elif d.accepted:
             raise SignerError(f"request {rid} is accepted but not signed yet: "
                               f"run `signer batch sign {batch_id}` first")
