@@ -241,7 +241,9 @@ def test_request_envelope_rejects(case: str, make: Callable[[], bytes], match: s
 
 
 def test_oversized_file_is_rejected_before_parsing(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(tb.json, "loads", lambda *a, **k: pytest.fail("parsed an oversized file"))
+    from transfer.bundle import fields  # the one JSON reader of the package (issue 11 split)
+    monkeypatch.setattr(fields.json, "loads",
+                        lambda *a, **k: pytest.fail("parsed an oversized file"))
     big = b" " * (tb.MAX_REQUEST_FILE + 1)
     raises(f"bundle: larger than {tb.MAX_REQUEST_FILE} bytes", lambda: tb.parse_request_bundle(big, TRUSTED))
     raises("bundle: larger than", lambda: tb.peek_request_bundle_header(big))
