@@ -159,7 +159,8 @@ def good_log(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     log.checkpoint(t, ORIGIN, LOG_PUB, LOG_KEY.sign)
     log.append("cert.issued", {"batch": "b1", "id": "r1", "ca": "class1", "serial": "1",
                                "cert_sha256": "ab" * 32, "subscriber": "m1",
-                               "spki_sha256": "cd" * 32, "not_after": "2027-01-01T00:00:00+00:00"},
+                               "spki_sha256": "cd" * 32, "not_after": "2027-01-01T00:00:00+00:00",
+                               "profile": "server", "tbs_sha256": "ef" * 32},
                t)
     log.checkpoint(t, ORIGIN, LOG_PUB, LOG_KEY.sign)
     raw = path.read_bytes()

@@ -38,26 +38,32 @@ def build_log(path: Path) -> CeremonyLog:
                                 "interfaces_up": ["eth0"]}, T)
     log.append("ca.created", {"ca": "class1", "kind": "sub", "issuer": "root", "serial": "1f",
                               "cert_sha256": "b4" * 32, "spki_sha256": "b5" * 32, "key": "k",
-                              "key_algorithm": "ec-p256"}, T)
+                              "key_algorithm": "ec-p256", "key_attributes": None,
+                              "lint_findings": []}, T)
     log.append("batch.imported", {"batch": "ra1-1", "ra": "ra1", "ra_key_id": "a1" * 32,
                                   "sequence": 1, "digest": DIGEST, "requests": 3, "accepted": 1,
                                   "rejected": 2, "decisions_sha256": "a2" * 32,
-                                  "revocations_sha256": "a3" * 32}, T)
+                                  "revocations_sha256": "a3" * 32, "created": T,
+                                  "revocations": 0, "blocklist_sha256": None}, T)
+    verdict = {"ca": "class1", "profile": "server", "subscriber": "m1", "spki_sha256": None,
+               "names": [], "personal_name": None, "days": 0}  # every verdict's fields
     log.append_many("verdict", [
-        {"batch": "ra1-1", "id": "good", "verdict": "accept", "codes": [],
+        {**verdict, "batch": "ra1-1", "id": "good", "verdict": "accept", "codes": [],
          "decision_sha256": "a4" * 32},
-        {"batch": "ra1-1", "id": HOSTILE, "verdict": "reject", "codes": ["name.unverified"],
-         "decision_sha256": "a5" * 32},
-        {"batch": "ra1-1", "id": "ca", "verdict": "reject", "codes": ["ext.ca", "name.unverified"],
-         "decision_sha256": "a6" * 32},
+        {**verdict, "batch": "ra1-1", "id": HOSTILE, "verdict": "reject",
+         "codes": ["name.unverified"], "decision_sha256": "a5" * 32},
+        {**verdict, "batch": "ra1-1", "id": "ca", "verdict": "reject",
+         "codes": ["ext.ca", "name.unverified"], "decision_sha256": "a6" * 32},
     ], T)
     log.append("cert.issued", {"batch": "ra1-1", "id": "good", "ca": "class1", "serial": "2a",
                                "cert_sha256": "c5" * 32, "subscriber": "m1",
-                               "spki_sha256": "c6" * 32,
+                               "spki_sha256": "c6" * 32, "profile": "server",
+                               "tbs_sha256": "c7" * 32,
                                "not_after": "2027-06-01T00:00:00+00:00"}, T)
     log.append("refused", {"command": HOSTILE, "error": HOSTILE}, T)
     log.append("crl.issued", {"ca": "class1", "number": 1, "crl_sha256": "d6" * 32,
-                              "entries": 0, "this_update": T, "next_update": T}, T)
+                              "entries": 0, "this_update": T, "next_update": T, "batch": None,
+                              "warning": None}, T)
     log.append("session.close", {}, T)
     log.checkpoint(T, ORIGIN, PUB, SK.sign)
     return log
