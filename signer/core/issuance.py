@@ -20,9 +20,10 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from signer.core.ca_profiles import hash_problem
 from signer.core.config import Config
 from signer.core.decision import StoredDecision
-from signer.core.lint import lint_certificate, sign_certificate
+from signer.core.lint import SignatureChoice, lint_certificate, sign_certificate
 from signer.core.profiles import (
     OutsideConstraints,
     ProfileError,
@@ -106,13 +107,27 @@ def build_certificate(cfg: Config, d: StoredDecision, serial: int, issuer_cert: 
     return b, lint_kind(prof.kind, d.personal_name, individual=d.given_name is not None)
 
 
+def signature_choice(cfg: Config, d: StoredDecision, issuer_public: Any) -> SignatureChoice | None:
+    """A sub-CA certificate is signed as its CA profile says (hash, RSA-PSS), when the issuing
+    key allows it; leaves with the hash matched to the key."""
+    prof = cfg.profiles[d.profile]
+    if prof.kind != "subca":
+        return None
+    ca_prof = cfg.ca_profile(prof.ca_profile or "subca")
+    problem = hash_problem(ca_prof, issuer_public)
+    if problem:
+        raise LintError(problem)
+    return None if ca_prof.hash == "auto" else SignatureChoice(ca_prof.hash, ca_prof.rsa_pss)
+
+
 def issue_one(cfg: Config, job: Job, key: Any, issuer_cert: x509.Certificate,
               now: dt.datetime) -> Issued | Failed:
     """Lint a throwaway-key copy, sign with the CA key, compare TBS, lint again, verify."""
     what = f"request {job.request_id}"
     try:
         builder, kind = build_certificate(cfg, job.decision, job.serial, issuer_cert, now)
-        linted = lint_certificate(builder, key.public_key(), kind, what)
+        linted = lint_certificate(builder, key.public_key(), kind, what,
+                                  signature_choice(cfg, job.decision, key.public_key()))
     except ValidityError as exc:
         return Failed(job.request_id, FAILED_VALIDITY, str(exc)[:1000])
     except OutsideConstraints as exc:  # the CA's constraints changed since the import

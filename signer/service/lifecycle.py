@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 
 from signer.core import ca_rules
@@ -253,7 +253,7 @@ def read_cross_input(data: bytes) -> CrossInput:
                                                      "(basicConstraints CA:TRUE)")
         return CrossInput(digest, words, "certificate", cert.subject, cert.public_key(),
                           _ski(cert))
-    except ValueError:
+    except (ValueError, UnsupportedAlgorithm):
         pass
     try:
         csr = loaders[1](data)
@@ -261,9 +261,11 @@ def read_cross_input(data: bytes) -> CrossInput:
             raise ca_rules.refuse(CeremonyCheck.CROSS_INPUT, "the CSR's self-signature does not "
                                                      "verify")
         return CrossInput(digest, words, "csr", csr.subject, csr.public_key(), None)
-    except (ValueError, TypeError):
-        raise ca_rules.refuse(CeremonyCheck.CROSS_INPUT, "the input is neither an X.509 certificate "
-                                                 "nor a PKCS#10 CSR (PEM or DER)") from None
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise ca_rules.refuse(CeremonyCheck.CROSS_INPUT, "the input is neither an X.509 "
+                                                         "certificate nor a PKCS#10 CSR (PEM or "
+                                                         "DER) with a key this appliance reads"
+                              ) from None
 
 
 def cross_sign(s: Session, name: str, issuer: str, data: bytes, approve: str | None,

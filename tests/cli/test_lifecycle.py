@@ -481,6 +481,20 @@ def test_rsa_root_with_sha512_and_a_pss_sub_ca(life, home, tmp_path):
         x509.SignatureAlgorithmOID.RSASSA_PSS
     verified("-CAfile", home / "certs" / "rsaroot.pem", home / "certs" / "psssub.pem")
     assert pkilint_errors(sub) == []
+    # An external sub-CA from a batch follows its profile's CA profile too.
+    cfg.write_text(cfg.read_text() + '\n[profiles.subca-pss]\nkind = "subca"\nmax_days = 365\n'
+                   'max_days_low_points = 365\nca_profile = "sub-pss"\n')
+    o = tmp_path / "online"
+    make_csr(o / "ext.csr", cn="External PSS CA", key=ec.generate_private_key(ec.SECP384R1()),
+             ca=True)
+    req = {"id": "ext", "ca": "rsaroot", "profile": "subca-pss", "csr": "ext.csr",
+           "subscriber": "org-1", "verified": facts(name="External PSS CA", points=100)}
+    _, out = batch(life, home, 1, [req], T2, approve=("ext",))
+    ext = x509.load_pem_x509_certificate((out / "certs" / "ext.pem").read_bytes())
+    assert ext.signature_algorithm_oid == x509.SignatureAlgorithmOID.RSASSA_PSS
+    assert ext.signature_hash_algorithm is not None
+    assert ext.signature_hash_algorithm.name == "sha512"
+    verified("-CAfile", home / "certs" / "rsaroot.pem", out / "certs" / "ext.pem")
     audit_ok(home)
 
 
