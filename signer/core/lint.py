@@ -18,12 +18,22 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
 from signer.errors import LintError
 
-LINTER_KINDS = ("pkix", "server", "email-mailbox", "email-individual", "crl")
+LINTER_KINDS = ("pkix", "server", "email-mailbox", "email-individual", "crl",
+                # CA certificates by what they are for, OCSP (issue 14):
+                "tls-ca", "tls-ca-constrained", "smime-ca", "cross-ca", "ocsp", "ocsp-response")
+# pkilint's CA/B Forum TLS certificate types for the CA linters above: a TLS sub-CA with and
+# without name constraints (BR §7.1.2.6, §7.1.2.5), a CA without serverAuth under a
+# TLS-trusted root (BR §7.1.2.3: pkilint 0.13 has no S/MIME BR CA profile), a certificate
+# for another root (BR §7.1.2.2), a delegated OCSP responder (BR §7.1.2.8).
+_SERVERAUTH_TYPES = {"tls-ca": "INTERNAL_UNCONSTRAINED_TLS_CA",
+                     "tls-ca-constrained": "INTERNAL_CONSTRAINED_TLS_CA",
+                     "smime-ca": "NON_TLS_CA", "cross-ca": "INTERNAL_CROSS_CA",
+                     "ocsp": "OCSP_RESPONDER"}
 _BLOCKING = {"ERROR", "FATAL"}
 
 
@@ -35,12 +45,12 @@ def _pkilint() -> SimpleNamespace:
     from pkilint.cabf import serverauth, smime
     from pkilint.cabf.serverauth import serverauth_constants
     from pkilint.cabf.smime import smime_constants
-    from pkilint.pkix import certificate, crl, extension, name
+    from pkilint.pkix import certificate, crl, extension, name, ocsp
 
     return SimpleNamespace(loader=loader, pkix=pkix, serverauth=serverauth, smime=smime,
                            serverauth_constants=serverauth_constants,
                            smime_constants=smime_constants, certificate=certificate, crl=crl,
-                           extension=extension, name=name)
+                           extension=extension, name=name, ocsp=ocsp)
 
 
 @functools.cache
@@ -67,6 +77,19 @@ def _validator(kind: str) -> Any:
         return certificate.create_pkix_certificate_validator_container(
             serverauth.create_decoding_validators(),
             serverauth.create_validators(serverauth_constants.CertificateType.DV_FINAL_CERTIFICATE),
+        )
+    if kind in _SERVERAUTH_TYPES:
+        return certificate.create_pkix_certificate_validator_container(
+            serverauth.create_decoding_validators(),
+            serverauth.create_validators(
+                serverauth_constants.CertificateType[_SERVERAUTH_TYPES[kind]]),
+        )
+    if kind == "ocsp-response":
+        return pk.ocsp.create_pkix_ocsp_response_validator_container(
+            [pk.ocsp.create_response_decoder(),
+             pkix.create_attribute_decoder(name.ATTRIBUTE_TYPE_MAPPINGS),
+             pkix.create_extension_decoder(extension.EXTENSION_MAPPINGS)],
+            [],
         )
     if kind.startswith("email-"):
         level = {"email-mailbox": smime_constants.ValidationLevel.MAILBOX,
@@ -118,6 +141,7 @@ def lint_der(der: bytes, kind: str) -> list[Finding]:
     """Lint one DER certificate (or CRL, kind ``crl``) and return every finding."""
     loader = _pkilint().loader
     doc_loader = (loader.RFC5280CertificateListDocumentLoader() if kind == "crl"
+                  else loader.RFC6960OCSPResponseDocumentLoader() if kind == "ocsp-response"
                   else loader.RFC5280CertificateDocumentLoader())
     try:
         doc = doc_loader.load_der_document(der, "tbs")
@@ -170,6 +194,20 @@ def signature_hash(public: Any) -> hashes.HashAlgorithm | None:
 
 
 @dataclass(frozen=True)
+class SignatureChoice:
+    """The signature algorithm a CA profile asks for (``signer.core.ca_profiles``): a hash
+    (None: matched to the key, ``signature_hash``) and, for RSA, PSS with MGF1 of the same
+    hash and a salt of the digest length (RFC 4055 §3.1, BR §7.1.3.2.1)."""
+
+    hash: str | None = None
+    pss: bool = False
+
+
+_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
+
+
+@dataclass(frozen=True)
 class LintedCertificate:
     """A certificate TBS that passed lint. Build it only with ``lint_certificate``."""
 
@@ -178,6 +216,7 @@ class LintedCertificate:
     kind: str
     findings: tuple[Finding, ...]
     _token: object
+    signature: SignatureChoice | None = None  # signed exactly as linted
 
     def __post_init__(self) -> None:
         if self._token is not _LINT_TOKEN:
@@ -200,18 +239,29 @@ class LintedCRL:
 _LINT_TOKEN = object()
 
 
-def _sign_args(public: Any) -> dict[str, Any]:
-    return {"algorithm": signature_hash(public)}
+def _sign_args(public: Any, choice: SignatureChoice | None = None) -> dict[str, Any]:
+    if choice is None or choice.hash is None:
+        return {"algorithm": signature_hash(public)}
+    algorithm = _HASHES[choice.hash]()
+    if choice.pss:
+        if not isinstance(public, rsa.RSAPublicKey):
+            raise LintError("RSA-PSS needs an RSA key")
+        return {"algorithm": algorithm, "rsa_padding": padding.PSS(
+            mgf=padding.MGF1(algorithm), salt_length=padding.PSS.DIGEST_LENGTH)}
+    return {"algorithm": algorithm}
 
 
 def lint_certificate(
-    builder: x509.CertificateBuilder, issuer_public: Any, kind: str, what: str
+    builder: x509.CertificateBuilder, issuer_public: Any, kind: str, what: str,
+    signature: SignatureChoice | None = None,
 ) -> LintedCertificate:
     """Steps 1-2: sign a copy with a throwaway key of the issuer's type and lint it."""
-    copy = builder.sign(_throwaway(key_kind(issuer_public)), **_sign_args(issuer_public))
+    copy = builder.sign(_throwaway(key_kind(issuer_public)), **_sign_args(issuer_public,
+                                                                         signature))
     der = copy.public_bytes(serialization.Encoding.DER)
     findings = _enforce(lint_der(der, kind), what)
-    return LintedCertificate(builder, copy.tbs_certificate_bytes, kind, tuple(findings), _LINT_TOKEN)
+    return LintedCertificate(builder, copy.tbs_certificate_bytes, kind, tuple(findings),
+                             _LINT_TOKEN, signature)
 
 
 def sign_certificate(
@@ -220,7 +270,7 @@ def sign_certificate(
     """Step 3: sign with the CA key, compare the TBS with the linted one, lint again."""
     if not isinstance(linted, LintedCertificate):
         raise TypeError("only a LintedCertificate can be signed")
-    cert = linted.builder.sign(key, **_sign_args(key.public_key()))
+    cert = linted.builder.sign(key, **_sign_args(key.public_key(), linted.signature))
     if cert.tbs_certificate_bytes != linted.tbs:
         raise LintError(f"{what}: the signed TBS differs from the linted TBS")
     _enforce(lint_der(cert.public_bytes(serialization.Encoding.DER), linted.kind), what)
@@ -261,5 +311,6 @@ def sign_crl(
     return crl_obj
 
 
-__all__ = ["LintedCertificate", "LintedCRL", "lint_certificate", "sign_certificate",
+__all__ = ["LintedCertificate", "LintedCRL", "SignatureChoice", "lint_certificate",
+           "sign_certificate",
            "lint_crl", "sign_crl", "lint_der", "Finding", "key_kind", "signature_hash"]

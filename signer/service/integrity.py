@@ -227,7 +227,8 @@ def logged_not_after(log: CeremonyLog, row: CertRow) -> str:
     except LogError as exc:
         raise IntegrityError(f"certificate {row.serial}: {exc}") from None
     d = entry.data
-    if entry.type not in ("cert.issued", "ca.created") or d.get("serial") != row.serial \
+    if entry.type not in ("cert.issued", "ca.created", "ca.certified") \
+            or d.get("serial") != row.serial \
             or d.get("cert_sha256") != hashlib.sha256(row.cert_der).hexdigest():
         raise IntegrityError(
             f"the ledger disagrees with the ceremony log: certificate {row.serial} of CA "
