@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from signer.cli import audit, batches, custody, setup, transfer
+from signer.cli import audit, batches, custody, lifecycle, setup, transfer
 from signer.cli.common import Parser, common_options
 from signer.errors import SignerError, UsageError
 from signer.service.session import ERRORS, secure_process
@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     setup.add_parsers(cmd, Parser)
     custody.add_parsers(cmd, Parser)
+    lifecycle.add_parsers(cmd, Parser)
     batches.add_parsers(cmd, Parser)
     audit.add_parsers(cmd, Parser)
     tr = cmd("transfer", "move files across the air gap").add_subparsers(

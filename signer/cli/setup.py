@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from hsm.token import ALGORITHMS
-from signer.cli import custody
+from signer.cli import custody, lifecycle
 from signer.cli.common import Command, at_of, credentials, emit, home_of, in_session, read_only
 from signer.core.tokens import MAIN
 from signer.service import cas
+from signer.service.outputs import FORMATS, encode_chain
 from signer.service.session import read_secret_file
 from signer.service.setup import InitOptions, init_home
 
@@ -73,17 +74,28 @@ def add_parsers(cmd: Command, parser_class: type[argparse.ArgumentParser]) -> No
     p.add_argument("--key", required=True, help="label of a CA key in the token")
     p.add_argument("--subject", required=True, help="RFC 4514 DN, e.g. 'CN=Root CA,O=Org,C=AU'")
     p.add_argument("--days", type=int, help="validity in days (default: the profile's cap)")
+    p.add_argument("--profile", default="root", help="CA profile of kind root (default root)")
     p = cmd("sub", "create a sub-CA signed by an issuer", ca)
     p.add_argument("name", help="the CA's name (a-z, 0-9, '-', '_'; used in URLs and files)")
     p.add_argument("--issuer", required=True, help="name of the issuing CA (usually the root)")
     p.add_argument("--key", required=True, help="label of the sub-CA's key in the token")
     p.add_argument("--subject", required=True, help="RFC 4514 DN of the sub-CA")
-    p.add_argument("--profile", default="subca", help="certificate profile (default subca)")
+    p.add_argument("--profile", default="subca", help="CA profile of kind sub in "
+                                                      "[ca_profiles] (default subca)")
     p.add_argument("--days", type=int, help="validity in days (default: as long as the "
                                             "issuer and the profile allow)")
     cmd("list", "list CAs", ca)
-    p = cmd("show", "print a CA certificate as PEM", ca)
+    p = cmd("show", "print a CA's current certificate as PEM (--json: its chain and every "
+                    "certificate of its key)", ca)
     p.add_argument("name", help="the CA's name")
+    p.add_argument("--chain", action="store_true",
+                   help="the current certificate and its issuers' up to the root")
+    p.add_argument("--out", type=Path, help="write to FILE instead (never overwritten)")
+    p.add_argument("--format", choices=FORMATS, default="pem",
+                   help="with --out: pem, der (the certificate alone), fullchain (PEM: the "
+                        "certificate and its issuers, without the root), p7b (PKCS#7 "
+                        "certs-only, DER: the whole chain)")
+    lifecycle.add_ca_parsers(cmd, ca)
 
     cmd("tui", "the ceremony terminal UI")
 
@@ -172,9 +184,13 @@ def _ca_json(rec: cas.CARecord) -> dict[str, Any]:
 
 
 def cmd_ca(args: argparse.Namespace) -> None:
+    if args.sub in lifecycle.CA_VERBS:
+        lifecycle.cmd_ca_lifecycle(args)
+        return
     if args.sub in ("root", "sub"):
         if args.sub == "root":
-            rec = in_session(args, cas.create_root, args.name, args.key, args.subject, args.days)
+            rec = in_session(args, cas.create_root, args.name, args.key, args.subject, args.days,
+                             args.profile)
         else:
             rec = in_session(args, cas.create_sub, args.name, args.issuer, args.key,
                              args.subject, args.profile, args.days)
@@ -188,8 +204,15 @@ def cmd_ca(args: argparse.Namespace) -> None:
                  "\n".join(f"{c.name:12} {c.kind:5} issuer={c.issuer:12} {c.key_algorithm:9} "
                            f"until {c.not_after[:10]}" for c in cs) or "(no CAs)")
         else:
-            pem = cas.ca_pem(s, args.name)
-            emit(args, {"name": args.name, "pem": pem}, pem.rstrip("\n"))
+            view = cas.ca_view(s, args.name)
+            if args.out is not None:
+                encode_chain(list(view.chain), args.format, args.out)
+                emit(args, {"name": args.name, "out": str(args.out), "format": args.format},
+                     f"wrote {args.format} of CA {args.name!r} to {args.out}")
+                return
+            data = view.to_json()
+            text = "".join(data["chain"]) if args.chain else data["pem"]
+            emit(args, data, text.rstrip("\n"))
 
 
 def cmd_tui(args: argparse.Namespace) -> None:
@@ -199,4 +222,5 @@ def cmd_tui(args: argparse.Namespace) -> None:
     run(home_of(args), at=getattr(args, "at", None))
 
 
-COMMANDS = {"init": cmd_init, "token": cmd_token, "key": cmd_key, "ca": cmd_ca, "tui": cmd_tui}
+COMMANDS = {"init": cmd_init, "token": cmd_token, "key": cmd_key, "ca": cmd_ca, "tui": cmd_tui,
+            **lifecycle.COMMANDS}

@@ -14,11 +14,13 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
+from signer.core.ca_profiles import CAProfile, builtin_profiles, parse_ca_profile
 from signer.core.policy import ProfileRules
 from signer.core.tokens import DEFAULT_PIN_PLAN, MAIN, TokenConfig
 from signer.errors import ConfigError
 
-LEAF_KINDS = ("server", "client", "email", "subca")
+LEAF_KINDS = ("server", "client", "email", "subca", "ocsp")
+OCSP_MAX_DAYS = 90  # a delegated responder carries id-pkix-ocsp-nocheck: keep it short
 
 
 # A leaf profile in signer.toml is exactly what the policy engine judges requests against.
@@ -57,6 +59,7 @@ class Config:
     next_ceremony: dt.date | None
     profiles: dict[str, LeafProfile]
     cas: dict[str, CAPolicy]
+    ca_profiles: dict[str, CAProfile] = field(default_factory=dict)
     digest: str = field(default="")
     text: str = field(default="", repr=False)  # the TOML as read (logged when it changes)
     tokens: dict[str, TokenConfig] = field(default_factory=dict)  # MAIN is [token]
@@ -68,6 +71,14 @@ class Config:
 
     def ca_policy(self, name: str) -> CAPolicy:
         return self.cas.get(name, CAPolicy(name=name))
+
+    def ca_profile(self, name: str) -> CAProfile:
+        """A CA certificate profile by name (``[ca_profiles]``, or a built-in one)."""
+        prof = self.ca_profiles.get(name)
+        if prof is None:
+            raise ConfigError(f"no CA profile {name!r} in signer.toml (ca_profiles: "
+                              f"{', '.join(sorted(self.ca_profiles))})")
+        return prof
 
 
 def default_toml(
@@ -143,15 +154,41 @@ kind = "subca"
 max_days = 1826
 max_days_low_points = 1826
 min_points = 100
+ca_profile = "subca"            # the [ca_profiles] table its certificates follow
+
+[profiles.ocsp]                 # a delegated OCSP responder (id-kp-OCSPSigning, ocsp-nocheck)
+kind = "ocsp"
+max_days = 30                   # never checked for revocation: keep it short (at most 90)
+max_days_low_points = 30
+
+# CA certificates: `ca root --profile`, `ca sub --profile`, `ca recertify`, `ca cross-sign`,
+# `ca rollover`. Keys: kind (root, sub, cross), path_len, ekus (serverAuth, clientAuth,
+# emailProtection), permitted_dns / excluded_dns, permitted_email / excluded_email,
+# permitted_ip / excluded_ip (CIDR), permitted_dirnames (RFC 4514), policies, crl_url and
+# aia_url ("{{issuer}}" is the issuing CA's name), hash (auto, sha256, sha384, sha512),
+# rsa_pss, max_days.
+[ca_profiles.root]
+kind = "root"
+hash = "auto"                   # matched to the key: P-384 -> SHA-384, P-256 and RSA -> SHA-256
+
+[ca_profiles.subca]
+kind = "sub"
+path_len = 0
+ekus = []                       # none: linted against RFC 5280 only
+policies = ["2.5.29.32.0"]
+
+[ca_profiles.cross]             # cross-certificates and a rollover's link certificates
+kind = "cross"
+policies = ["2.5.29.32.0"]
 
 [cas.class1]
 min_points = 0
-profiles = ["server", "client", "email"]
+profiles = ["server", "client", "email", "ocsp"]
 crl_days = 7
 
 [cas.class3]
 min_points = 50
-profiles = ["server", "client", "email"]
+profiles = ["server", "client", "email", "ocsp"]
 crl_days = 7
 
 [cas.root]
@@ -275,6 +312,14 @@ def parse_config(text: str) -> Config:
     lp.done()
     pol.done()
 
+    ca_profiles = builtin_profiles(ca_pol, root_max, sub_max)
+    cpt = top.table("ca_profiles", required=False)
+    for cname in list(cpt.data):
+        cpt.seen.add(cname)
+        ca_profiles[cname] = parse_ca_profile(cname, cpt.data[cname], default_policies=ca_pol,
+                                              root_max_days=root_max, sub_max_days=sub_max)
+    cpt.done()
+
     profiles: dict[str, LeafProfile] = {}
     pt = top.table("profiles")
     for pname in list(pt.data):
@@ -282,6 +327,12 @@ def parse_config(text: str) -> Config:
         kind = t.text("kind", _REQUIRED)
         if kind not in LEAF_KINDS:
             raise ConfigError(f"profiles.{pname}.kind: must be one of {', '.join(LEAF_KINDS)}")
+        ca_prof = None
+        if kind == "subca":
+            ca_prof = t.text("ca_profile", "subca")
+            if ca_prof not in ca_profiles or ca_profiles[ca_prof].kind != "sub":
+                raise ConfigError(f"profiles.{pname}.ca_profile: {ca_prof!r} is not a CA "
+                                  "profile of kind 'sub'")
         profiles[pname] = LeafProfile(
             name=pname,
             kind=kind,  # checked against LEAF_KINDS above
@@ -292,7 +343,13 @@ def parse_config(text: str) -> Config:
             allow_internal=t.flag("allow_internal", False),
             min_points=t.number("min_points", 0, 0, 1000),
             clip_to_issuer=t.flag("clip_to_issuer", False),
+            ca_profile=ca_prof,
+            path_len=(ca_profiles[ca_prof].path_len or 0) if ca_prof else 0,
         )
+        if kind == "ocsp" and profiles[pname].max_days > OCSP_MAX_DAYS:
+            raise ConfigError(f"profiles.{pname}.max_days: a delegated OCSP responder "
+                              f"certificate is never checked for revocation (id-pkix-ocsp-"
+                              f"nocheck, RFC 6960 §4.2.2.2.1): at most {OCSP_MAX_DAYS} days")
         t.done()
     pt.done()
 
@@ -321,8 +378,8 @@ def parse_config(text: str) -> Config:
         ca_policies_oids=ca_pol, leaf_policy_oids=leaf_pols,
         root_may_issue_leaves=root_leaves, personal_name_min_points=pn_min,
         max_names=max_names, key_blocklist=key_blocklist, next_ceremony=nc, profiles=profiles, cas=cas,
-        digest=hashlib.sha256(text.encode()).hexdigest(), text=text, tokens=tokens,
-        backup=backup,
+        ca_profiles=ca_profiles, digest=hashlib.sha256(text.encode()).hexdigest(), text=text,
+        tokens=tokens, backup=backup,
     )
 
 

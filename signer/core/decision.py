@@ -50,6 +50,10 @@ class StoredDecision:
     personal_name: str | None
     days: int
     needs_approval: bool
+    # Issue 14; in the stored JSON only when set, so decisions without them keep their bytes.
+    notices: tuple[StoredReason, ...] = ()
+    given_name: str | None = None
+    surname: str | None = None
 
     @classmethod
     def of(cls, d: Decision, subscriber: str) -> StoredDecision:
@@ -59,14 +63,21 @@ class StoredDecision:
             reasons=tuple(StoredReason(str(r.code), r.message) for r in d.reasons),
             public_key_der=d.public_key_der, spki_sha256=d.spki_sha256, key_type=d.key_type,
             common_name=d.common_name, dns_names=tuple(d.dns_names), emails=tuple(d.emails),
-            personal_name=d.personal_name, days=d.days, needs_approval=d.needs_approval)
+            personal_name=d.personal_name, days=d.days, needs_approval=d.needs_approval,
+            notices=tuple(StoredReason(str(r.code), r.message) for r in d.notices),
+            given_name=d.given_name, surname=d.surname)
 
     @property
     def names(self) -> tuple[str, ...]:
         return self.dns_names + self.emails
 
     def to_json(self) -> str:
-        return canonical_json({
+        extra: dict[str, Any] = {}
+        if self.notices:
+            extra["notices"] = [{"code": r.code, "message": r.message} for r in self.notices]
+        if self.given_name is not None or self.surname is not None:
+            extra["given_name"], extra["surname"] = self.given_name, self.surname
+        return canonical_json({**extra,
             "request_id": self.request_id, "accepted": self.accepted, "ca": self.ca,
             "profile": self.profile, "subscriber": self.subscriber,
             "reasons": [{"code": r.code, "message": r.message} for r in self.reasons],
@@ -82,12 +93,18 @@ class StoredDecision:
     def from_json(cls, text: str) -> StoredDecision:
         try:
             d = json.loads(text)
-            if not isinstance(d, dict) or set(d) != _KEYS:
+            if not isinstance(d, dict) or not _KEYS <= set(d) <= _KEYS | _OPTIONAL:
                 raise ValueError("keys")
             reasons = tuple(StoredReason(_s(r["code"]), _s(r["message"]))
                             for r in _list(d["reasons"]) if set(r) == {"code", "message"})
             if len(reasons) != len(d["reasons"]):
                 raise ValueError("reasons")
+            notices = tuple(StoredReason(_s(r["code"]), _s(r["message"]))
+                            for r in _list(d.get("notices", [])) if set(r) == {"code", "message"})
+            if len(notices) != len(d.get("notices", [])) or d.get("notices") == []:
+                raise ValueError("notices")
+            if ("given_name" in d) != ("surname" in d):
+                raise ValueError("name parts")
             der = d["public_key_der"]
             out = cls(
                 request_id=_s(d["request_id"]), accepted=_b(d["accepted"]), ca=_s(d["ca"]),
@@ -98,7 +115,8 @@ class StoredDecision:
                 dns_names=tuple(_s(x) for x in _list(d["dns_names"])),
                 emails=tuple(_s(x) for x in _list(d["emails"])),
                 personal_name=_opt(d["personal_name"]), days=_i(d["days"]),
-                needs_approval=_b(d["needs_approval"]))
+                needs_approval=_b(d["needs_approval"]), notices=notices,
+                given_name=_opt(d.get("given_name")), surname=_opt(d.get("surname")))
         except (ValueError, TypeError, KeyError, AttributeError, binascii.Error,
                 RecursionError):
             raise DecisionError("a stored decision is not well-formed") from None
@@ -112,6 +130,7 @@ class StoredDecision:
 _KEYS = frozenset({"request_id", "accepted", "ca", "profile", "subscriber", "reasons",
                    "public_key_der", "spki_sha256", "key_type", "common_name", "dns_names",
                    "emails", "personal_name", "days", "needs_approval"})
+_OPTIONAL = frozenset({"notices", "given_name", "surname"})  # issue 14, only when set
 
 
 def _s(v: Any) -> str:

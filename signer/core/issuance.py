@@ -21,14 +21,23 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from signer.core.ca_profiles import hash_problem
 from signer.core.config import Config
 from signer.core.decision import StoredDecision
-from signer.core.lint import lint_certificate, sign_certificate
-from signer.core.profiles import ProfileError, build_leaf, build_sub, lint_kind
+from signer.core.lint import SignatureChoice, lint_certificate, sign_certificate
+from signer.core.profiles import (
+    OutsideConstraints,
+    ProfileError,
+    build_leaf,
+    build_sub,
+    ca_lint_kind,
+    lint_kind,
+)
 from signer.errors import LintError
 
 FAILED_LINT = "issue.lint"
 FAILED_VALIDITY = "issue.validity"
+FAILED_CONSTRAINTS = "issue.constraints"
 
 
 @dataclass(frozen=True)
@@ -76,7 +85,9 @@ def _days_within_issuer(days: int, issuer_cert: x509.Certificate, now: dt.dateti
 def linter_for(cfg: Config, d: StoredDecision) -> str:
     """The pkilint linter that judges the certificate of decision ``d``."""
     prof = cfg.profiles[d.profile]
-    return "pkix" if prof.kind == "subca" else lint_kind(prof.kind, d.personal_name)
+    if prof.kind == "subca":
+        return ca_lint_kind(cfg.ca_profile(prof.ca_profile or "subca"))
+    return lint_kind(prof.kind, d.personal_name, individual=d.given_name is not None)
 
 
 def build_certificate(cfg: Config, d: StoredDecision, serial: int, issuer_cert: x509.Certificate,
@@ -91,15 +102,31 @@ def build_certificate(cfg: Config, d: StoredDecision, serial: int, issuer_cert: 
     if prof.kind == "subca":
         cn = d.personal_name or d.common_name or (d.dns_names or (d.subscriber,))[0]
         subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, cn)])
+        ca_prof = cfg.ca_profile(prof.ca_profile or "subca")
         b = build_sub(subject, public, serial, now, days, issuer_cert, d.ca,
-                      cfg.crl_base, cfg.aia_base, policies or cfg.ca_policies_oids)
+                      cfg.crl_base, cfg.aia_base, policies or cfg.ca_policies_oids,
+                      profile=ca_prof)
         return b, linter_for(cfg, d)
     b = build_leaf(
         kind=prof.kind, public=public, serial=serial, now=now, days=days,
         issuer_cert=issuer_cert, issuer_name=d.ca, crl_base=cfg.crl_base,
         aia_base=cfg.aia_base, policies=policies, common_name=d.common_name,
-        personal_name=d.personal_name, dns_names=d.dns_names, emails=d.emails)
+        personal_name=d.personal_name, dns_names=d.dns_names, emails=d.emails,
+        given_name=d.given_name, surname=d.surname)
     return b, linter_for(cfg, d)
+
+
+def signature_choice(cfg: Config, d: StoredDecision, issuer_public: Any) -> SignatureChoice | None:
+    """A sub-CA certificate is signed as its CA profile says (hash, RSA-PSS), when the issuing
+    key allows it; leaves with the hash matched to the key."""
+    prof = cfg.profiles[d.profile]
+    if prof.kind != "subca":
+        return None
+    ca_prof = cfg.ca_profile(prof.ca_profile or "subca")
+    problem = hash_problem(ca_prof, issuer_public)
+    if problem:
+        raise LintError(problem)
+    return None if ca_prof.hash == "auto" else SignatureChoice(ca_prof.hash, ca_prof.rsa_pss)
 
 
 def issue_one(cfg: Config, job: Job, key: Any, issuer_cert: x509.Certificate,
@@ -109,9 +136,12 @@ def issue_one(cfg: Config, job: Job, key: Any, issuer_cert: x509.Certificate,
     what = f"request {job.request_id}"
     try:
         builder, kind = build_certificate(cfg, job.decision, job.serial, issuer_cert, now)
-        linted = lint_certificate(builder, key.public_key(), kind, what)
+        linted = lint_certificate(builder, key.public_key(), kind, what,
+                                  signature_choice(cfg, job.decision, key.public_key()))
     except ValidityError as exc:
         return Failed(job.request_id, FAILED_VALIDITY, str(exc)[:1000])
+    except OutsideConstraints as exc:  # the CA's constraints changed since the import
+        return Failed(job.request_id, FAILED_CONSTRAINTS, str(exc)[:1000])
     except LintError as exc:  # before the token is asked: nothing was signed
         return Failed(job.request_id, FAILED_LINT, str(exc)[:1000])
     # I5: verified with the CA certificate's own public key; the TBS names it as issuer.

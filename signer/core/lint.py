@@ -38,7 +38,17 @@ from signer.core.crl import splice_revoked
 from signer.core.lint_dispatch import index_container
 from signer.errors import LintError
 
-LINTER_KINDS = ("pkix", "server", "email-mailbox", "email-individual", "crl")
+LINTER_KINDS = ("pkix", "server", "email-mailbox", "email-individual", "crl",
+                # CA certificates by what they are for, OCSP (issue 14):
+                "tls-ca", "tls-ca-constrained", "smime-ca", "cross-ca", "ocsp", "ocsp-response")
+# pkilint's CA/B Forum TLS certificate types for the CA linters above: a TLS sub-CA with and
+# without name constraints (BR §7.1.2.6, §7.1.2.5), a CA without serverAuth under a
+# TLS-trusted root (BR §7.1.2.3: pkilint 0.13 has no S/MIME BR CA profile), a certificate
+# for another root (BR §7.1.2.2), a delegated OCSP responder (BR §7.1.2.8).
+_SERVERAUTH_TYPES = {"tls-ca": "INTERNAL_UNCONSTRAINED_TLS_CA",
+                     "tls-ca-constrained": "INTERNAL_CONSTRAINED_TLS_CA",
+                     "smime-ca": "NON_TLS_CA", "cross-ca": "INTERNAL_CROSS_CA",
+                     "ocsp": "OCSP_RESPONDER"}
 _BLOCKING = {"ERROR", "FATAL"}
 
 
@@ -52,12 +62,13 @@ def _pkilint() -> SimpleNamespace:
     from pkilint.cabf import serverauth, smime
     from pkilint.cabf.serverauth import serverauth_constants
     from pkilint.cabf.smime import smime_constants
-    from pkilint.pkix import certificate, crl, extension, name
+    from pkilint.pkix import certificate, crl, extension, name, ocsp
 
     return SimpleNamespace(loader=loader, pkix=pkix, serverauth=serverauth, smime=smime,
                            serverauth_constants=serverauth_constants,
                            smime_constants=smime_constants, certificate=certificate, crl=crl,
-                           extension=extension, name=name, version=version("pkilint"))
+                           extension=extension, name=name, ocsp=ocsp,
+                           version=version("pkilint"))
 
 
 @functools.cache
@@ -123,6 +134,19 @@ def build_validator(kind: str) -> Any:
             serverauth.create_decoding_validators(),
             serverauth.create_validators(serverauth_constants.CertificateType.DV_FINAL_CERTIFICATE),
         )
+    if kind in _SERVERAUTH_TYPES:
+        return certificate.create_pkix_certificate_validator_container(
+            serverauth.create_decoding_validators(),
+            serverauth.create_validators(
+                serverauth_constants.CertificateType[_SERVERAUTH_TYPES[kind]]),
+        )
+    if kind == "ocsp-response":
+        return pk.ocsp.create_pkix_ocsp_response_validator_container(
+            [pk.ocsp.create_response_decoder(),
+             pkix.create_attribute_decoder(name.ATTRIBUTE_TYPE_MAPPINGS),
+             pkix.create_extension_decoder(extension.EXTENSION_MAPPINGS)],
+            [],
+        )
     if kind.startswith("email-"):
         level = {"email-mailbox": smime_constants.ValidationLevel.MAILBOX,
                  "email-individual": smime_constants.ValidationLevel.INDIVIDUAL}[kind]
@@ -173,6 +197,7 @@ def lint_der(der: bytes, kind: str) -> list[Finding]:
     """Lint one DER certificate (or CRL, kind ``crl``) and return every finding."""
     loader = _pkilint().loader
     doc_loader = (loader.RFC5280CertificateListDocumentLoader() if kind == "crl"
+                  else loader.RFC6960OCSPResponseDocumentLoader() if kind == "ocsp-response"
                   else loader.RFC5280CertificateDocumentLoader())
     try:
         doc = doc_loader.load_der_document(der, "tbs")
@@ -191,8 +216,12 @@ def _enforce(findings: list[Finding], what: str) -> list[Finding]:
 
 # -- the signature algorithm, and the throwaway keys that produce it -------------------------
 
-# The DER AlgorithmIdentifiers a CA key signs with (RFC 5758 §3.2, RFC 4055 §5, RFC 8410 §3):
-# ECDSA and Ed25519 carry no parameters, RSA PKCS#1 v1.5 an explicit NULL.
+# The DER AlgorithmIdentifiers a CA key signs with (RFC 5758 §3.2, RFC 4055 §3.1 and §5,
+# RFC 8410 §3; byte for byte the encodings BR §7.1.3.2 allows): ECDSA and Ed25519 carry no
+# parameters, RSA PKCS#1 v1.5 an explicit NULL, RSASSA-PSS its parameters in full (the hash,
+# MGF1 with the same hash, a salt of the digest's length).
+_PSS = ("304106092a864886f70d01010a3034a00f300d0609608648016503040{h}0500a11c301a06092a864886"
+        "f70d010108300d0609608648016503040{h}0500a2030201{salt}")
 _ALGORITHM_DER = {
     ("ec", "sha256"): bytes.fromhex("300a06082a8648ce3d040302"),
     ("ec", "sha384"): bytes.fromhex("300a06082a8648ce3d040303"),
@@ -200,6 +229,9 @@ _ALGORITHM_DER = {
     ("rsa", "sha256"): bytes.fromhex("300d06092a864886f70d01010b0500"),
     ("rsa", "sha384"): bytes.fromhex("300d06092a864886f70d01010c0500"),
     ("rsa", "sha512"): bytes.fromhex("300d06092a864886f70d01010d0500"),
+    ("rsa-pss", "sha256"): bytes.fromhex(_PSS.format(h="201", salt="20")),
+    ("rsa-pss", "sha384"): bytes.fromhex(_PSS.format(h="202", salt="30")),
+    ("rsa-pss", "sha512"): bytes.fromhex(_PSS.format(h="203", salt="40")),
     ("ed25519", ""): bytes.fromhex("300506032b6570"),
 }
 
@@ -233,43 +265,94 @@ def _family(public: Any) -> str:
     raise LintError(f"no signature algorithm for a {type(public).__name__} CA key")
 
 
-def signature_algorithm(public: Any) -> bytes:
+@dataclass(frozen=True)
+class _Scheme:
+    family: str  # ec | rsa | ed25519
+    hash: str  # sha256 | sha384 | sha512, "" for Ed25519
+    pss: bool = False
+
+
+def _scheme(public: Any, choice: SignatureChoice | None = None) -> _Scheme:
+    """How a CA key signs: its family, the hash (the CA profile's, else matched to the key)
+    and, for RSA, PKCS#1 v1.5 or PSS."""
+    family = _family(public)
+    if choice is not None and choice.hash is not None:
+        if family == "ed25519":
+            raise LintError("an Ed25519 key signs with no separate hash")
+        name = choice.hash
+    else:
+        h = signature_hash(public)
+        name = h.name if h else ""
+    pss = choice is not None and choice.pss
+    if pss and family != "rsa":
+        raise LintError("RSA-PSS needs an RSA key")
+    return _Scheme(family, name, pss)
+
+
+def signature_algorithm(public: Any, choice: SignatureChoice | None = None) -> bytes:
     """The DER AlgorithmIdentifier a CA key with this public key signs certificates with."""
-    h = signature_hash(public)
-    return _ALGORITHM_DER[(_family(public), h.name if h else "")]
+    scheme = _scheme(public, choice)
+    return _ALGORITHM_DER[(scheme.family + ("-pss" if scheme.pss else ""), scheme.hash)]
 
 
 @functools.cache
 def _throwaway(family: str) -> CertificateIssuerPrivateKeyTypes:
     """The cheapest key of a family: every ECDSA curve signs under the same ecdsa-with-SHA*
-    identifier, every RSA size under the same sha*WithRSAEncryption; its strength is moot."""
+    identifier, every RSA size under the same sha*WithRSAEncryption or RSASSA-PSS parameters;
+    its strength is moot. PSS with SHA-512 and a 64-byte salt needs more than 1,024 bits."""
     if family == "rsa":
         return rsa.generate_private_key(65537, 1024)
+    if family == "rsa-pss":
+        return rsa.generate_private_key(65537, 2048)
     if family == "ec":
         return ec.generate_private_key(ec.SECP256R1())
     return ed25519.Ed25519PrivateKey.generate()
 
 
-def _sign(key: Any, data: bytes) -> bytes:
+@functools.cache
+def _same_kind(kind: str) -> CertificateIssuerPrivateKeyTypes:
+    if kind.startswith("rsa-"):
+        return rsa.generate_private_key(65537, int(kind[4:]))
+    if kind in ("ec-p256", "ec-p384"):
+        return ec.generate_private_key(ec.SECP256R1() if kind == "ec-p256" else ec.SECP384R1())
+    if kind == "ed25519":
+        return ed25519.Ed25519PrivateKey.generate()
+    raise LintError(f"no throwaway key for {kind}")
+
+
+def throwaway_like(public: Any) -> CertificateIssuerPrivateKeyTypes:
+    """A throwaway key of the same kind as ``public`` (curve, modulus size), for objects
+    signed with the hash matched to the key (OCSP responses, ``signer.core.ocsp``)."""
+    return _same_kind(key_kind(public))
+
+
+def _pss(algorithm: hashes.HashAlgorithm) -> padding.PSS:
+    return padding.PSS(mgf=padding.MGF1(algorithm), salt_length=padding.PSS.DIGEST_LENGTH)
+
+
+def _sign(key: Any, data: bytes, choice: SignatureChoice | None = None) -> bytes:
     """``key`` signs ``data`` exactly, with the algorithm ``signature_algorithm`` names."""
-    public = key.public_key()
-    h = signature_hash(public)
+    scheme = _scheme(key.public_key(), choice)
+    h = _HASHES[scheme.hash]() if scheme.hash else None
     if isinstance(key, ec.EllipticCurvePrivateKey) and h is not None:
         return bytes(key.sign(data, ec.ECDSA(h)))
     if isinstance(key, rsa.RSAPrivateKey) and h is not None:
-        return bytes(key.sign(data, padding.PKCS1v15(), h))
+        return bytes(key.sign(data, _pss(h) if scheme.pss else padding.PKCS1v15(), h))
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return bytes(key.sign(data))
     raise LintError(f"no signing recipe for a {type(key).__name__}")
 
 
-def _verify(public: Any, signature: bytes, data: bytes | memoryview) -> bool:
-    h = signature_hash(public)
+def _verify(public: Any, signature: bytes, data: bytes | memoryview,
+            choice: SignatureChoice | None = None) -> bool:
+    scheme = _scheme(public, choice)
+    h = _HASHES[scheme.hash]() if scheme.hash else None
     try:
         if isinstance(public, ec.EllipticCurvePublicKey) and h is not None:
             public.verify(signature, data, ec.ECDSA(h))
         elif isinstance(public, rsa.RSAPublicKey) and h is not None:
-            public.verify(signature, cast(bytes, data), padding.PKCS1v15(), h)  # any buffer
+            public.verify(signature, cast(bytes, data),  # any buffer
+                          _pss(h) if scheme.pss else padding.PKCS1v15(), h)
         elif isinstance(public, ed25519.Ed25519PublicKey):
             public.verify(signature, data)
         else:
@@ -283,6 +366,20 @@ def _verify(public: Any, signature: bytes, data: bytes | memoryview) -> bool:
 
 
 @dataclass(frozen=True)
+class SignatureChoice:
+    """The signature algorithm a CA profile asks for (``signer.core.ca_profiles``): a hash
+    (None: matched to the key, ``signature_hash``) and, for RSA, PSS with MGF1 of the same
+    hash and a salt of the digest length (RFC 4055 §3.1, BR §7.1.3.2.1)."""
+
+    hash: str | None = None
+    pss: bool = False
+
+
+_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
+
+
+@dataclass(frozen=True)
 class LintedCertificate:
     """A certificate TBS that passed lint. Build it only with ``lint_certificate``."""
 
@@ -291,6 +388,7 @@ class LintedCertificate:
     kind: str
     findings: tuple[Finding, ...]
     _token: object
+    signature: SignatureChoice | None = None  # signed exactly as linted
 
     def __post_init__(self) -> None:
         if self._token is not _LINT_TOKEN:
@@ -315,26 +413,38 @@ class LintedCRL:
 _LINT_TOKEN = object()
 
 
-def _throwaway_copy(builder: Any, issuer_public: Any) -> asn1.Signed:
-    """Step 1: the TBS, built once by ``cryptography`` under the CA key's algorithm."""
-    key = _throwaway(_family(issuer_public))
-    signed = builder.sign(key, signature_hash(issuer_public))
+def _throwaway_copy(builder: Any, issuer_public: Any,
+                    choice: SignatureChoice | None) -> asn1.Signed:
+    """Step 1: the TBS, built once by ``cryptography`` under the CA key's algorithm (and the
+    CA profile's choice of hash and padding)."""
+    scheme = _scheme(issuer_public, choice)
+    key = _throwaway(scheme.family + ("-pss" if scheme.pss else ""))
+    algorithm = _HASHES[scheme.hash]() if scheme.hash else None
+    if scheme.pss:
+        assert algorithm is not None
+        signed = builder.sign(key, algorithm, rsa_padding=padding.PSS(
+            mgf=padding.MGF1(algorithm), salt_length=padding.PSS.DIGEST_LENGTH))
+    else:
+        signed = builder.sign(key, algorithm)
     return asn1.split_signed(signed.public_bytes(serialization.Encoding.DER))
 
 
 def lint_certificate(
-    builder: x509.CertificateBuilder, issuer_public: Any, kind: str, what: str
+    builder: x509.CertificateBuilder, issuer_public: Any, kind: str, what: str,
+    signature: SignatureChoice | None = None,
 ) -> LintedCertificate:
     """Steps 1-2: build the TBS with a throwaway key of the CA key's algorithm and lint it."""
-    copy = _throwaway_copy(builder, issuer_public)
-    if copy.algorithm != signature_algorithm(issuer_public):
+    copy = _throwaway_copy(builder, issuer_public, signature)
+    if copy.algorithm != signature_algorithm(issuer_public, signature):
         raise LintError(f"{what}: the TBS names another signature algorithm than the CA key's")
     findings = _enforce(lint_der(asn1.encode_signed(copy.tbs, copy.algorithm, copy.signature),
                                  kind), what)
-    return LintedCertificate(bytes(copy.tbs), copy.algorithm, kind, tuple(findings), _LINT_TOKEN)
+    return LintedCertificate(bytes(copy.tbs), copy.algorithm, kind, tuple(findings), _LINT_TOKEN,
+                             signature)
 
 
-def check_signed(der: bytes, tbs: bytes, public: Any, kind: str, what: str) -> asn1.Signed:
+def check_signed(der: bytes, tbs: bytes, public: Any, kind: str, what: str,
+                 choice: SignatureChoice | None = None) -> asn1.Signed:
     """What makes a second lint redundant (revised I6), checked on the signed bytes: one
     SEQUENCE of exactly the linted TBS, an outer algorithm equal to the TBS signature field and
     to the key's, a well-formed BIT STRING; and the signature verifies with ``public`` (I5)."""
@@ -348,10 +458,10 @@ def check_signed(der: bytes, tbs: bytes, public: Any, kind: str, what: str) -> a
     if signed.algorithm != field:
         raise LintError(f"{what}: the outer signatureAlgorithm differs from the TBS signature "
                         "field")
-    if signed.algorithm != signature_algorithm(public):
+    if signed.algorithm != signature_algorithm(public, choice):
         raise LintError(f"{what}: the CA key signs with another algorithm than the linted TBS "
                         "names (the signed TBS differs from what the key can sign)")
-    if not _verify(public, signed.signature, signed.tbs):
+    if not _verify(public, signed.signature, signed.tbs, choice):
         raise LintError(f"{what}: the signature does not verify with the CA's public key (I5)")
     return signed
 
@@ -366,11 +476,12 @@ def sign_certificate(
     if not isinstance(linted, LintedCertificate):
         raise TypeError("only a LintedCertificate can be signed")
     public = key.public_key() if issuer_public is None else issuer_public
-    if linted.algorithm != signature_algorithm(public):
+    if linted.algorithm != signature_algorithm(public, linted.signature):
         raise LintError(f"{what}: the signed TBS differs from the linted TBS (the CA key signs "
                         "with another algorithm)")
-    der = asn1.encode_signed(linted.tbs, linted.algorithm, _sign(key, linted.tbs))
-    check_signed(der, linted.tbs, public, "certificate", what)
+    der = asn1.encode_signed(linted.tbs, linted.algorithm,
+                             _sign(key, linted.tbs, linted.signature))
+    check_signed(der, linted.tbs, public, "certificate", what, linted.signature)
     try:
         return x509.load_der_x509_certificate(der)
     except ValueError as exc:
@@ -391,7 +502,7 @@ def lint_crl(
     the sample, and the caller has checked every entry in constant memory. The full CRL's TBS
     is the one signed and checked after signing.
     """
-    copy = _throwaway_copy(frame, issuer_public)
+    copy = _throwaway_copy(frame, issuer_public, None)
     if copy.algorithm != signature_algorithm(issuer_public):
         raise LintError(f"{what}: the TBS names another signature algorithm than the CA key's")
     tbs = splice_revoked(copy.tbs, revoked)
@@ -416,6 +527,6 @@ def sign_crl(linted: LintedCRL, key: CertificateIssuerPrivateKeyTypes, what: str
     return der
 
 
-__all__ = ["LintedCertificate", "LintedCRL", "lint_certificate", "sign_certificate",
-           "check_signed", "lint_crl", "sign_crl", "lint_der", "Finding", "key_kind",
-           "signature_algorithm", "signature_hash", "build_validator"]
+__all__ = ["LintedCertificate", "LintedCRL", "SignatureChoice", "lint_certificate",
+           "sign_certificate", "check_signed", "lint_crl", "sign_crl", "lint_der", "Finding",
+           "key_kind", "signature_algorithm", "signature_hash", "build_validator"]

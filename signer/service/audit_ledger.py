@@ -4,10 +4,15 @@ The log is read once, in order, alongside the ledger's rows in log order (each r
 sequence number of the entry that logged it), so memory stays small: per request a 32-byte
 decision digest, nothing per certificate. For each entry the matching rows are checked:
 
-- ``ca.created``, ``cert.issued``: a row with these exact DER bytes (hashed here, never the
-  stored hash column), CA, serial, subscriber, profile, key and validity; the certificate
-  verifies under its CA; an intent came first; a leaf answers an accepting decision of its
-  batch (with the custodians' approval where needed) and carries exactly its key and names;
+- ``ca.created``, ``cert.issued``, ``ca.certified``: a row with these exact DER bytes (hashed
+  here, never the stored hash column), CA, serial, subscriber, profile, key and validity; the
+  certificate verifies under its CA; an intent came first; a leaf answers an accepting
+  decision of its batch (with the custodians' approval where needed) and carries exactly its
+  key and names; a CA's further certificate (re-certification, rollover link) is for that
+  CA's own key, a cross-certificate for a key that is none of ours; each CA's row names the
+  certificate the log last made current;
+- ``ocsp.signed``: the response in the ledger with these bytes, signed by its CA, about a
+  certificate of that CA, with the status the log's revocations gave it then;
 - ``batch.imported``: the stored bundle hashes to the logged digest, its decisions to the
   logged digests, and the bundle, judged again with the RA key, the configuration, the CAs and
   the certified keys of that moment, gives the same decisions;
@@ -21,6 +26,7 @@ recorded. The list of what cannot be caught is in docs/THREAT-MODEL.md (T10).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterator
@@ -31,10 +37,12 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509 import ocsp
 
 from signer.core.config import parse_config
 from signer.core.crl import REASONS, crl_signed_by
 from signer.core.decision import DecisionError, StoredDecision, decision_sha256
+from signer.core.ocsp import verify_response
 from signer.errors import SignerError
 from signer.service.batches import judge, load_key_blocklist
 from signer.service.integrity import revocation_rows_digest
@@ -134,6 +142,10 @@ class Replay:
         self.certs = _Merge(ledger.certificates_in_log_order(), "log_seq")
         self.revocations = _Merge(ledger.revocations_in_log_order(), "revoked_seq")
         self.crls = _Merge(ledger.all_crls(), "log_seq")
+        self.ocsp = _Merge(ledger.ocsp_responses_in_log_order(), "log_seq")
+        # Each CA as it was at this point of the log (its certificate then): what a batch
+        # was judged with (an issuer's name constraints and usages come from it).
+        self.ca_at: dict[str, CARecord] = {}
         self.logged_batches: set[str] = set()
         self.logged_cas: set[str] = set()
         # When, and under which configuration and code, each batch was judged (its intent).
@@ -195,14 +207,10 @@ class Replay:
         rec: CARecord | None = self.cas.get(name)
         if rec is None:
             self.out.problem("ca", f"CA {name!r} is in the log but not in the ledger")
-        else:
-            digest = hashlib.sha256(rec.cert_der).hexdigest()
-            if (digest, rec.cert_sha256, rec.kind, rec.issuer, rec.key_label, rec.spki_sha256,
-                    rec.serial, rec.log_seq) != (d["cert_sha256"], d["cert_sha256"], d["kind"],
-                                                 d["issuer"], d["key"], d["spki_sha256"],
-                                                 d["serial"], seq):
-                self.out.problem("ca", f"CA {name!r}: the ledger's row is not what entry {seq} "
-                                       "logged")
+        if rec is not None and (rec.kind, rec.key_label, rec.spki_sha256) != (
+                d["kind"], d["key"], d["spki_sha256"]):
+            self.out.problem("ca", f"CA {name!r}: the ledger's row is not what entry {seq} "
+                                   "logged")
         row = self.certs.take(seq)
         if row is None or hashlib.sha256(row.cert_der).hexdigest() != d["cert_sha256"] \
                 or (row.ca, row.serial, row.subscriber) != (d["issuer"], d["serial"],
@@ -210,7 +218,66 @@ class Replay:
             self.out.problem("certificate", f"the certificate of CA {name!r} (entry {seq}) is "
                                             "not in the ledger as logged")
             return
+        if rec is not None:
+            self.ca_at[name] = dataclasses.replace(rec, cert_der=row.cert_der)
         self._check_signed(row, d["issuer"] if d["kind"] == "sub" else name, f"CA {name!r}")
+
+    def on_ca_certified(self, seq: int, d: dict[str, Any]) -> None:
+        """A further certificate for a CA key: a re-certification, a link, a cross."""
+        what = f"the {d['kind']} certificate {d['serial']} of {d['ca']!r} (entry {seq})"
+        intent = self.state.pending_ca_certs.get((d["issuer"], d["serial"]))
+        if intent is None or (intent["ca"], intent["kind"], intent["spki_sha256"]) != (
+                d["ca"], d["kind"], d["spki_sha256"]):
+            self.out.problem("intent", f"{what}: made without a logged intent")
+        elif d["kind"] == "cross" and not intent.get("input_sha256"):
+            self.out.problem("approval", f"{what}: cross-certified without the custodians' "
+                                         "approval of its input")
+        row = self.certs.take(seq)
+        subscriber = f"{'external' if d['kind'] == 'cross' else 'ca'}:{d['ca']}"
+        if row is None or hashlib.sha256(row.cert_der).hexdigest() != d["cert_sha256"] \
+                or (row.ca, row.serial, row.subscriber, row.spki_sha256) != (
+                    d["issuer"], d["serial"], subscriber, d["spki_sha256"]):
+            self.out.problem("certificate", f"{what}: not in the ledger as logged")
+            return
+        ours = {c.spki_sha256: c.name for c in self.cas.values()}
+        if d["kind"] == "cross" and d["spki_sha256"] in ours:
+            self.out.problem("certificate", f"{what}: cross-certifies CA "
+                                            f"{ours[d['spki_sha256']]!r}'s own key")
+        fact = self.state.cas.get(d["ca"])
+        if d["kind"] != "cross" and (fact is None or fact.spki_sha256 != d["spki_sha256"]):
+            self.out.problem("certificate", f"{what}: not for the key of CA {d['ca']!r}")
+        cert = self._check_signed(row, d["issuer"], what)
+        if cert is not None and d["current"] and d["ca"] in self.ca_at:
+            prev = self.ca_at[d["ca"]]
+            self.ca_at[d["ca"]] = dataclasses.replace(prev, cert_der=row.cert_der,
+                                                      issuer=d["issuer"], serial=d["serial"])
+
+    def on_ocsp_signed(self, seq: int, d: dict[str, Any]) -> None:
+        what = f"the OCSP response for {d['serial']} of {d['ca']!r} (entry {seq})"
+        if (d["ca"], d["serial"], d["this_update"]) not in self.state.pending_ocsp:
+            self.out.problem("intent", f"{what}: signed without a logged intent")
+        row = self.ocsp.take(seq)
+        if row is None or hashlib.sha256(row.der).hexdigest() != d["response_sha256"] \
+                or (row.ca, row.serial, row.status) != (d["ca"], d["serial"], d["status"]):
+            self.out.problem("ocsp", f"{what}: not in the ledger as logged")
+            return
+        cert = self.ledger.certificate(d["ca"], d["serial"])
+        issuer = self._ca_cert(d["ca"])
+        try:
+            resp = ocsp.load_der_ocsp_response(row.der)
+            if issuer is None:
+                raise ValueError("no such CA")
+            verify_response(resp, issuer)
+        except (ValueError, InvalidSignature):
+            self.out.problem("signature", f"{what}: does not verify against its CA")
+            return
+        if cert is None or cert.log_seq is None or cert.log_seq > seq:
+            self.out.problem("ocsp", f"{what}: about a certificate the CA had not issued then")
+            return
+        revoked = cert.revoked_seq is not None and cert.revoked_seq < seq
+        if d["status"] != ("revoked" if revoked else "good"):
+            self.out.problem("ocsp", f"{what}: says {d['status']}, the log says "
+                                     f"{'revoked' if revoked else 'good'} then")
 
     def _check_signed(self, row: CertRow, issuer: str, what: str) -> x509.Certificate | None:
         try:
@@ -335,7 +402,8 @@ class Replay:
                                           "here; not judged again")
                     return
             body = tb.parse_request_bundle(raw, {d["ra"]: ra_key}).body
-            cas = [c for c in self.cas.values() if c.name in self.logged_cas]
+            cas = [self.ca_at.get(c.name, c) for c in self.cas.values()
+                   if c.name in self.logged_cas]
             judged = judge(cfg, cas, lambda spki: self.ledger.key_owner_before(spki, at), body,
                            blocklist)
         except (SignerError, TransferError) as exc:
@@ -417,6 +485,10 @@ class Replay:
                                          "not in the log")
         for name in sorted(set(self.cas) - self.logged_cas):
             self.out.problem("unlogged", f"CA {name!r} is in the ledger but not in the log")
+        for o in self.ocsp.rest():
+            self.out.problem("unlogged", f"an OCSP response for {o.serial} of {o.ca!r} is in "
+                                         "the ledger but not in the log")
+        self._check_current_cas()
         for b in self.ledger.list_batches():
             if b.id not in self.logged_batches:
                 self.out.problem("unlogged", f"batch {b.id!r} is in the ledger but its import "
@@ -426,6 +498,20 @@ class Replay:
             break
         self._check_ras()
         self._check_batches()
+
+    def _check_current_cas(self) -> None:
+        """Each CA's row names the certificate the log made current last (``ca.created``,
+        or a later ``ca.certified`` with ``current``)."""
+        for name, fact in self.state.cas.items():
+            rec = self.cas.get(name)
+            if rec is None:
+                continue
+            if (hashlib.sha256(rec.cert_der).hexdigest(), rec.cert_sha256, rec.kind,
+                    rec.issuer, rec.key_label, rec.spki_sha256, rec.serial, rec.log_seq) != (
+                    fact.cert_sha256, fact.cert_sha256, fact.kind, fact.issuer, fact.key,
+                    fact.spki_sha256, fact.serial, fact.seq):
+                self.out.problem("ca", f"CA {name!r}: the ledger's row is not the certificate "
+                                       f"the log made current (entry {fact.seq})")
 
     def _check_ras(self) -> None:
         rows = {r.name: r for r in self.ledger.list_ras()}

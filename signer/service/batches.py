@@ -19,11 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+
 from signer.core import policy
+from signer.core.ca_rules import issuer_ekus
 from signer.core.clock import format_time
 from signer.core.config import Config
 from signer.core.decision import StoredDecision, decision_sha256
 from signer.core.policy.blocklist import Blocklist
+from signer.core.profiles import constraints_of
 from signer.errors import SignerError
 from signer.service import integrity
 from signer.service.integrity import IntegrityError
@@ -64,9 +68,12 @@ def policy_context(cfg: Config, cas: Sequence[CARecord], key_owner: Callable[[st
             profiles |= {p for p, prof in cfg.profiles.items() if prof.kind == "subca"}
             if cfg.root_may_issue_leaves:
                 profiles |= {p for p, prof in cfg.profiles.items() if prof.kind != "subca"}
+        cert = x509.load_der_x509_certificate(ca.cert_der)
         issuers[ca.name] = policy.IssuerInfo(
             name=ca.name, is_root=ca.kind == "root", min_points=cfg.ca_policy(ca.name).min_points,
-            public_key_sha256=ca.spki_sha256, profiles=frozenset(profiles))
+            public_key_sha256=ca.spki_sha256, profiles=frozenset(profiles),
+            # What its current certificate restricts (issue 14): names and usages.
+            constraints=constraints_of(cert), ekus=issuer_ekus(cert))
     return policy.PolicyContext(
         issuers=issuers, profiles=cfg.profiles, root_may_issue_leaves=cfg.root_may_issue_leaves,
         personal_name_min_points=cfg.personal_name_min_points, max_names=cfg.max_names,
@@ -82,7 +89,9 @@ def requests_of(body: tb.RequestBody) -> list[policy.Request]:
     return [policy.Request(
         id=r.id, ca=r.ca, profile=r.profile, csr=r.csr,
         verified=policy.VerifiedFacts(dns=tuple(r.verified.dns), email=tuple(r.verified.email),
-                                      name=r.verified.name, points=r.verified.points),
+                                      name=r.verified.name, points=r.verified.points,
+                                      given_name=r.verified.given_name,
+                                      surname=r.verified.surname),
         subscriber=r.subscriber) for r in body.requests]
 
 
@@ -196,6 +205,7 @@ def show_batch(session: Session, batch_id: str) -> dict[str, Any]:
             "approved": r.id in approvals if warning is None else r.approved,
             "subscriber": r.subscriber,
             "failure": {"code": failure[0], "message": failure[1]} if failure else None,
+            "notices": d.get("notices", []),
             "decision_sha256": hashlib.sha256(r.decision.encode()).hexdigest(),
         })
     revs = [{"ca": r.ca, "serial": r.serial, "reason": r.reason, "status": r.status,

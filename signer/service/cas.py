@@ -1,29 +1,37 @@
 """The key ceremony: CA keys generated in the token, the root and its sub-CAs.
 
 Steps of a CA certificate ceremony (mirrored in OPERATIONS.md §3):
- 1. validate names, subject, validity and output paths;
+ 1. validate names, subject, the CA profile (``[ca_profiles]``: its kind, hash, name
+    constraints and usages against the issuer), validity and output paths;
  2. load the signing key and check its attributes (I1) and that it matches the issuer (I5);
  3. log the intent (I2);
- 4. lint a throwaway-key copy, sign in the token, compare TBS, lint again (I6);
+ 4. lint a throwaway-key copy with the linter for what the certificate is for, sign in the
+    token with the profile's signature, compare TBS, lint again (I6);
  5. record in the ledger and the log; write the PEM into HOME.
+A CA's further certificates (re-certification, cross-certificates, a rollover's links) follow
+the same steps in ``signer.service.lifecycle``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
+from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from hsm.keys import TokenKey
 from hsm.token import ALGORITHMS, KeyAttributes
+from signer.core import ca_rules
+from signer.core.ca_profiles import CAProfile
 from signer.core.clock import format_time
 from signer.core.lint import key_kind, lint_certificate, sign_certificate
+from signer.core.policy.checks import CeremonyCheck
 from signer.core.profiles import (
-    ProfileError,
     build_root,
     build_sub,
+    ca_lint_kind,
     new_serial,
     parse_dn,
     serial_hex,
@@ -35,12 +43,12 @@ from signer.service import integrity
 from signer.service.session import Session
 from signer.store.files import check_new_output, write_new
 from signer.store.home import check_name
-from signer.store.ledger import CARecord
+from signer.store.ledger import CARecord, CertRow
 from signer.store.log.events import CaIntent, ca_created
 
-CA_KEY_KINDS = ("rsa-3072", "rsa-4096", "ec-p256", "ec-p384")
-__all__ = ["CA_KEY_KINDS", "CARecord", "ca_pem", "create_root", "create_sub", "generate_key",
-           "list_cas", "list_keys"]
+CA_KEY_KINDS = ca_rules.CA_KEY_KINDS
+__all__ = ["CA_KEY_KINDS", "CARecord", "CAView", "ca_pem", "ca_view", "chain_of",
+           "create_root", "create_sub", "generate_key", "list_cas", "list_keys"]
 
 
 def generate_key(s: Session, label: str, algorithm: str, token: str = MAIN) -> KeyAttributes:
@@ -81,89 +89,143 @@ def list_cas(s: Session) -> list[CARecord]:
     return s.ledger.list_cas()
 
 
-def ca_pem(s: Session, name: str) -> str:
+# -- showing a CA: its current certificate, its chain, every certificate of its key ----------
+
+
+def _known(s: Session, name: str) -> CARecord:
     rec = s.ledger.get_ca(name)
     if rec is None:
-        raise SignerError(f"unknown CA {name!r}")
-    cert = x509.load_der_x509_certificate(rec.cert_der)
+        raise ca_rules.refuse(CeremonyCheck.CA_UNKNOWN, f"unknown CA {name!r}")
+    return rec
+
+
+def ca_pem(s: Session, name: str) -> str:
+    cert = x509.load_der_x509_certificate(_known(s, name).cert_der)
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
+def chain_of(s: Session, name: str) -> list[x509.Certificate]:
+    """The CA's current certificate, then each issuer's current one, up to a root."""
+    out: list[x509.Certificate] = []
+    seen: set[str] = set()
+    rec: CARecord | None = _known(s, name)
+    while rec is not None and rec.name not in seen:
+        seen.add(rec.name)
+        out.append(x509.load_der_x509_certificate(rec.cert_der))
+        rec = None if rec.issuer == rec.name else s.ledger.get_ca(rec.issuer)
+    return out
+
+
+@dataclass(frozen=True)
+class CAView:
+    """What `ca show` prints: the current certificate, the chain, and every certificate of
+    the CA's key (re-certifications, links and cross-certificates included)."""
+
+    record: CARecord
+    chain: tuple[x509.Certificate, ...]
+    certificates: tuple[CertRow, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        pem = [c.public_bytes(serialization.Encoding.PEM).decode() for c in self.chain]
+        return {"name": self.record.name, "pem": pem[0], "chain": pem,
+                "certificates": [{"issuer": r.ca, "serial": r.serial,
+                                  "kind": _CERT_KINDS.get(r.profile, r.profile),
+                                  "not_before": r.not_before, "not_after": r.not_after,
+                                  "sha256": r.cert_sha256,
+                                  "current": r.serial == self.record.serial
+                                  and r.ca == self.record.issuer,
+                                  "revoked": r.revoked_at is not None}
+                                 for r in self.certificates]}
+
+
+_CERT_KINDS = {"ca-root": "root", "ca-sub": "sub", "ca-recert": "recertify",
+               "ca-link": "link", "ca-cross": "cross"}
+
+
+def ca_view(s: Session, name: str) -> CAView:
+    rec = _known(s, name)
+    return CAView(rec, tuple(chain_of(s, name)), tuple(s.ledger.ca_certificates(f"ca:{name}")))
+
+
+# -- creating a CA -------------------------------------------------------------------------
+
+
 def create_root(s: Session, name: str, key_label: str, subject: str,
-                days: int | None) -> CARecord:
-    return _create_ca(s, name, key_label, subject, days, issuer=None)
+                days: int | None, profile: str = "root") -> CARecord:
+    return _create_ca(s, name, key_label, subject, days, issuer=None, profile_name=profile)
 
 
 def create_sub(s: Session, name: str, issuer: str, key_label: str, subject: str,
                profile: str, days: int | None) -> CARecord:
-    if profile != "subca":
-        raise SignerError(f"profile {profile!r}: sub-CA certificates use profile 'subca'")
-    return _create_ca(s, name, key_label, subject, days, issuer=issuer)
+    return _create_ca(s, name, key_label, subject, days, issuer=issuer, profile_name=profile)
 
 
-def _validity_days(s: Session, days: int | None, issuer_rec: CARecord | None) -> int:
-    now = s.ceremony_time
-    cap = s.config.root_max_days if issuer_rec is None else s.config.sub_max_days
-    if issuer_rec is not None:
-        if not dt.datetime.fromisoformat(issuer_rec.not_before) <= now \
-                < dt.datetime.fromisoformat(issuer_rec.not_after):
-            raise SignerError(f"issuer CA {issuer_rec.name!r} is not valid at the ceremony "
-                              f"time {format_time(now)}")
-    if days is None:
-        days = cap
-        if issuer_rec is not None:  # default: as long as the issuer allows
-            remaining = (dt.datetime.fromisoformat(issuer_rec.not_after) - now).days
-            days = max(1, min(cap, remaining))
-    if not 1 <= days <= cap:
-        raise ProfileError(f"--days {days}: the profile allows 1 to {cap} days")
-    return days
+def _profile(s: Session, name: str, root: bool) -> CAProfile:
+    if name not in s.config.ca_profiles:
+        raise ca_rules.refuse(CeremonyCheck.CA_PROFILE, f"profile {name!r} is not in [ca_profiles] "
+                                                f"({', '.join(sorted(s.config.ca_profiles))})")
+    prof = s.config.ca_profile(name)
+    ca_rules.check_profile_kind(prof, ("root",) if root else ("sub",),
+                                "a root" if root else "a sub-CA")
+    return prof
+
+
+def check_key_free(s: Session, public: Any, key_label: str) -> str:
+    """The key's SPKI digest, after checking it is a CA key that no CA of ours holds."""
+    spki = spki_sha256(public)
+    for ca in integrity.verified_cas(s.ledger, s.state):
+        if ca.spki_sha256 == spki:
+            raise ca_rules.refuse(CeremonyCheck.CA_KEY, f"key {key_label!r} already belongs to CA "
+                                                f"{ca.name!r} (a new certificate for it: "
+                                                f"`signer ca recertify {ca.name}`)")
+    ca_rules.check_ca_key(public, key_label)
+    return spki
 
 
 def _create_ca(s: Session, name: str, key_label: str, subject: str, days: int | None,
-               issuer: str | None) -> CARecord:
+               issuer: str | None, profile_name: str) -> CARecord:
     # Step 1: validate before the token is asked anything.
     check_name(name, "CA name")
-    if s.ledger.get_ca(name) or name in s.state.cas:
+    if s.ledger.get_ca(name) or name in s.state.cas or name in s.state.cross_keys:
         raise SignerError(f"CA {name!r} already exists")
     dn = parse_dn(subject)
-    issuer_rec = None
+    profile = _profile(s, profile_name, root=issuer is None)
+    issuer_rec = issuer_cert = None
     if issuer is not None:
         issuer_rec = integrity.verified_ca(s.ledger, s.state, issuer)
         if issuer_rec is None:
             raise SignerError(f"unknown issuer CA {issuer!r}")
-    days = _validity_days(s, days, issuer_rec)
+        issuer_cert = x509.load_der_x509_certificate(issuer_rec.cert_der)
+    now = s.ceremony_time
+    days = ca_rules.validity_days(now, days, profile, issuer_cert, issuer or name)
+    ca_rules.check_constraints(profile, dn, issuer_cert)
+    ca_rules.check_eku(profile, issuer_cert, issuer or name)
+    ca_rules.check_path_len(profile, issuer_cert, issuer or name)
     out = s.paths.certs / f"{name}.pem"
     check_new_output(out)
     s.require_airgap()
     # Step 2: keys.
     key = s.token_key(key_label)
     public = key.public_key()
-    spki = spki_sha256(public)
-    for ca in integrity.verified_cas(s.ledger, s.state):
-        if ca.spki_sha256 == spki:
-            raise SignerError(f"key {key_label!r} already belongs to CA {ca.name!r}")
-    if key_kind(public) not in CA_KEY_KINDS:
-        raise SignerError(f"key {key_label!r} ({key_kind(public)}) is not allowed for a CA")
-    now = s.ceremony_time
+    spki = check_key_free(s, public, key_label)
+    signing_key: TokenKey = key if issuer_rec is None else s.ca_key(issuer_rec)
+    signature = ca_rules.check_hash(profile, signing_key.public_key())
     serial = new_serial()
     issuer_name = issuer or name
     while s.ledger.serial_used(issuer_name, serial_hex(serial)):
         serial = new_serial()
-    signing_key: TokenKey = key
-    issuer_cert = None
-    if issuer_rec is None:
-        builder = build_root(dn, public, serial, now, days)
+    if issuer_cert is None:
+        builder = build_root(dn, public, serial, now, days, profile)
     else:
-        issuer_cert = x509.load_der_x509_certificate(issuer_rec.cert_der)
-        builder = build_sub(dn, public, serial, now, days, issuer_cert, issuer_rec.name,
-                            s.config.crl_base, s.config.aia_base, s.config.ca_policies_oids)
-        signing_key = s.ca_key(issuer_rec)
+        builder = build_sub(dn, public, serial, now, days, issuer_cert, issuer_name,
+                            s.config.crl_base, s.config.aia_base, (), profile=profile)
     # Step 3: write-ahead.
     what = f"CA {name!r}"
     s.record(CaIntent(ca=name, issuer=issuer_name, key=key_label, serial=serial_hex(serial),
-                   subject=dn.rfc4514_string(), days=days))
+                      subject=dn.rfc4514_string(), days=days, profile=profile.name))
     # Step 4: lint, sign, verify.
-    linted = lint_certificate(builder, signing_key.public_key(), "pkix", what)
+    linted = lint_certificate(builder, signing_key.public_key(), ca_lint_kind(profile), what,
+                              signature)
     cert = sign_certificate(linted, signing_key, what)
     cert.verify_directly_issued_by(cert if issuer_cert is None else issuer_cert)
     # Step 5: record, then export.

@@ -27,6 +27,7 @@ from signer.core.crl import crl_signed_by
 from signer.core.decision import decision_sha256
 from signer.service import integrity
 from signer.service.integrity import IntegrityError
+from signer.service.lifecycle_recovery import complete_lifecycle
 from signer.store.files import write_new
 from signer.store.ledger import LEDGER_CRL_MAX, CertRow, CRLRow, RARow
 from signer.store.log.events import (
@@ -51,6 +52,7 @@ def _fail(what: str) -> IntegrityError:
 
 
 def complete_interrupted(session: Session) -> None:
+    complete_lifecycle(session)  # first: a re-certified CA's row names its new certificate
     _complete_cas(session)
     _complete_batches(session)
     _complete_certificates(session)

@@ -64,13 +64,17 @@ def _outcomes(session: Session, staged: integrity.StagedBatch,
                                       f"the certificate of request {rid}", batch_id, rid)
             pem = x509.load_der_x509_certificate(cert.cert_der).public_bytes(
                 serialization.Encoding.PEM).decode()
-            outcomes.append(tb.Outcome(rid, "issued", cert.serial, pem, ()))
+            # An issued outcome's reasons are its notices: what it was granted differently
+            # from its CSR's proposal (docs/FORMATS.md).
+            outcomes.append(tb.Outcome(rid, "issued", cert.serial, pem, tuple(
+                tb.Reason(n.code, n.message) for n in d.notices)))
         elif s.failure is not None:
             outcomes.append(tb.Outcome(rid, "rejected", None, None,
                                        (tb.Reason(s.failure[0], s.failure[1]),)))
         elif d.accepted and d.needs_approval and not s.approved:
             outcomes.append(tb.Outcome(rid, "rejected", None, None, (tb.Reason(
-                "approval.missing", "the custodians did not approve this sub-CA request"),)))
+                "approval.missing", "the custodians did not approve this request (a sub-CA or "
+                "a delegated OCSP responder)"),)))
         elif d.accepted:
             raise SignerError(f"request {rid} is accepted but not signed yet: "
                               f"run `signer batch sign {batch_id}` first")

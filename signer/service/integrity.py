@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from cryptography import x509
 
+from signer.core.crl import encode_entry
 from signer.core.decision import DecisionError, StoredDecision, decision_sha256
 from signer.errors import LogError, SignerError
 from signer.store.ledger import CARecord, CertRow, Ledger, RequestRow, RevocationRequestRow
@@ -223,6 +224,22 @@ def verified_crl_entries(ledger: Ledger, state: LogState, ca: str, unexpired_at:
     return CRLEntries(listed, count, chunks, shapes)
 
 
+def verified_revocation(ledger: Ledger, state: LogState, ca: str, serial: str,
+                        at: str) -> tuple[str, str] | None:
+    """(revoked at, reason) when certificate ``serial`` of ``ca`` is revoked, else None, as
+    the log decided: the CA's revocation rows are checked against the logged runs first
+    (``verified_crl_entries``), then the row's date and reason must make exactly its checked
+    CRL entry."""
+    verified_crl_entries(ledger, state, ca, "", at)
+    found = ledger.revocation_of(ca, serial)
+    if found is None:
+        return None
+    when, reason, entry = found
+    if when is None or reason is None or encode_entry(serial, when, reason) != entry:
+        raise _fail(f"the revocation of certificate {serial} of CA {ca!r} is not the one logged")
+    return when, reason
+
+
 def verified_next_crl_number(ledger: Ledger, state: LogState, ca: str) -> int:
     last = ledger.last_crl_number(ca)
     logged = state.crl_numbers.get(ca, 0)
@@ -254,7 +271,8 @@ def logged_not_after(log: CeremonyLog, row: CertRow) -> str:
     except LogError as exc:
         raise IntegrityError(f"certificate {row.serial}: {exc}") from None
     d = entry.data
-    if entry.type not in ("cert.issued", "ca.created") or d.get("serial") != row.serial \
+    if entry.type not in ("cert.issued", "ca.created", "ca.certified") \
+            or d.get("serial") != row.serial \
             or d.get("cert_sha256") != hashlib.sha256(row.cert_der).hexdigest():
         raise IntegrityError(
             f"the ledger disagrees with the ceremony log: certificate {row.serial} of CA "

@@ -23,6 +23,7 @@ from cryptography.x509.oid import NameOID
 from signer.core.crl import crl_signed_by
 from signer.errors import SignerError
 from signer.service.audit import verify_bundle_proofs
+from signer.service.outputs import FORMATS, SUFFIXES, encode
 from signer.store.files import check_new_output, fsync_dir, write_new
 from transfer import bundle as tb
 from transfer.appkey import AppKeyError, app_key
@@ -159,7 +160,11 @@ def check_answers_request(body: tb.ResultBody, request_raw: bytes,
         names = set(_names_of(cert))
         cns = {a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)}
         allowed_cn = verified | ({req.verified.name} if req.verified.name else set())
-        if not names <= verified or not cns <= allowed_cn:
+        parts = {(a.oid, a.value) for a in cert.subject
+                 if a.oid in (NameOID.GIVEN_NAME, NameOID.SURNAME)}
+        allowed_parts = {(NameOID.GIVEN_NAME, req.verified.given_name),
+                         (NameOID.SURNAME, req.verified.surname)}
+        if not names <= verified or not cns <= allowed_cn or not parts <= allowed_parts:
             raise SignerError(f"request {o.id!r}: the certificate names something the RA did "
                               "not verify")
         n += 1
@@ -196,6 +201,10 @@ def verify_result(path: Path, trust: Path, out_dir: Path,
         if format(cert.serial_number, "x") != o.serial:
             raise SignerError(f"certificate for request {o.id!r} has another serial")
         files[f"certs/{o.id}.pem"] = (o.certificate or "").encode()  # as signed, not re-encoded
+        to_root = _path_to_root(cert, chain)
+        for fmt in FORMATS:  # what relying parties and servers load (signer.service.outputs)
+            if fmt != "pem":
+                files[f"certs/{o.id}{SUFFIXES[fmt]}"] = encode(to_root, fmt)
     for c in body.crls:
         try:
             crl = x509.load_pem_x509_crl(c.crl.encode())
@@ -211,6 +220,8 @@ def verify_result(path: Path, trust: Path, out_dir: Path,
         answered = check_answers_request(body, _read(request, tb.MAX_REQUEST_FILE), chain)
     for name, cert in chain.items():
         files[f"chain/{name}.pem"] = cert.public_bytes(serialization.Encoding.PEM)
+        files[f"chain/{name}.der"] = cert.public_bytes(serialization.Encoding.DER)
+        files[f"chain/{name}.p7b"] = encode(_path_to_root(cert, chain), "p7b")
     files["checkpoint"] = body.log.checkpoint.encode()
     summary = {"batch": body.batch_id, "request_digest": body.request_digest,
                "issued": sum(o.status == "issued" for o in body.outcomes),
@@ -235,6 +246,19 @@ def _check_issued_by_chain(cert: x509.Certificate, chain: dict[str, x509.Certifi
         cert.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, InvalidSignature):
         raise SignerError(f"{what} does not verify") from None
+
+
+def _path_to_root(cert: x509.Certificate,
+                  chain: dict[str, x509.Certificate]) -> list[x509.Certificate]:
+    """``cert`` then its issuers from the bundle's chain (each already verified), up to a
+    self-issued root; as many steps as the chain has certificates, at most."""
+    path = [cert]
+    while path[-1].issuer != path[-1].subject and len(path) <= len(chain):
+        issuer = next((c for c in chain.values() if c.subject == path[-1].issuer), None)
+        if issuer is None:
+            break
+        path.append(issuer)
+    return path
 
 
 def _load_cert(pem: str | None, what: str) -> x509.Certificate:

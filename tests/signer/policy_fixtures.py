@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, p
 from cryptography.x509.oid import NameOID
 
 from signer.core import policy
+from signer.core.policy.constraints import NameConstraintRules
 
 # ---------------------------------------------------------------- keys
 
@@ -224,16 +225,28 @@ def flip_signature(der: bytes) -> bytes:
 CA_KEY = functools.cache(lambda: ec_key("p384", "ca"))
 
 
+TLS_NC = NameConstraintRules(permitted_dns=("example.org",), excluded_dns=("bad.example.org",),
+                             permitted_email=("example.org",))
+TLS_DN_NC = NameConstraintRules(permitted_dns=("example.org",), permitted_dirnames=(
+    x509.Name.from_rfc4514_string("O=Community CA,C=AU"),))
+
+
 def context(owners: Mapping[str, str] | None = None, *, root_leaves: bool = False,
             max_names: int = 100) -> policy.PolicyContext:
     """A CAcert-like setup: root, class1 (0 points) and class3 (50 points) sub-CAs."""
     ca_hash = spki_sha256(CA_KEY())
-    leaves = frozenset({"server", "client", "email", "server-wild", "server-lan"})
+    leaves = frozenset({"server", "client", "email", "server-wild", "server-lan", "ocsp"})
     issuers = {
         "root": policy.IssuerInfo("root", True, 0, "00" * 32,
                                   frozenset({"subca"}) | (leaves if root_leaves else frozenset())),
         "class1": policy.IssuerInfo("class1", False, 0, ca_hash, leaves),
         "class3": policy.IssuerInfo("class3", False, 50, "11" * 32, leaves),
+        # A TLS sub-CA restricted by its certificate (issue 14): serverAuth and clientAuth,
+        # example.org and below (but not bad.example.org), mailboxes at example.org.
+        "tls": policy.IssuerInfo("tls", False, 0, "22" * 32, leaves, constraints=TLS_NC,
+                                 ekus=frozenset({"serverAuth", "clientAuth"})),
+        "tls-dn": policy.IssuerInfo("tls-dn", False, 0, "33" * 32, leaves, constraints=TLS_DN_NC,
+                                    ekus=frozenset({"serverAuth"})),
     }
     profiles = {p.name: p for p in (
         policy.ProfileRules("server", "server", 398, 180),
@@ -242,6 +255,7 @@ def context(owners: Mapping[str, str] | None = None, *, root_leaves: bool = Fals
         policy.ProfileRules("client", "client", 730, 180),
         policy.ProfileRules("email", "email", 730, 180),
         policy.ProfileRules("subca", "subca", 3650, 3650),
+        policy.ProfileRules("ocsp", "ocsp", 30, 30),
     )}
     table = dict(owners or {})
     return policy.PolicyContext(issuers=issuers, profiles=profiles,
@@ -252,10 +266,13 @@ def context(owners: Mapping[str, str] | None = None, *, root_leaves: bool = Fals
 def request(csr: bytes, *, profile: str = "server", ca: str = "class1",
             dns: Iterable[str] = ("www.example.org", "example.org"),
             email: Iterable[str] = ("alice@example.org",), name: str | None = "Alice Liddell",
-            points: int = 100, subscriber: str = "member-1", id: str = "r1") -> policy.Request:
+            points: int = 100, subscriber: str = "member-1", id: str = "r1",
+            given_name: str | None = None, surname: str | None = None) -> policy.Request:
     return policy.Request(id=id, ca=ca, profile=profile, csr=csr, subscriber=subscriber,
                           verified=policy.VerifiedFacts(dns=tuple(dns), email=tuple(email),
-                                                        name=name, points=points))
+                                                        name=name, points=points,
+                                                        given_name=given_name,
+                                                        surname=surname))
 
 
 def codes(decision: policy.Decision) -> set[str]:

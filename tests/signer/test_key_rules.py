@@ -36,7 +36,7 @@ from tests.signer.policy_fixtures import (
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 KEY_TYPES = ("rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384", "ed25519")
-KINDS = ("server", "client", "email", "subca")
+KINDS = ("server", "client", "email", "subca", "ocsp")
 
 
 @functools.cache
@@ -70,7 +70,7 @@ def lint_verdict(kind: str, ktype: str) -> bool:
             kind=kind, public=public, serial=1 << 70, now=NOW, days=90, issuer_cert=root,
             issuer_name="root", crl_base=urls[0], aia_base=urls[1],
             policies=("2.23.140.1.5.1.3",) if kind == "email" else ("2.23.140.1.2.1",),
-            common_name=None, personal_name=None,
+            common_name="Rule Test OCSP" if kind == "ocsp" else None, personal_name=None,
             dns_names=("www.example.org",) if kind != "email" else (),
             emails=("alice@example.org",) if kind != "server" else ())
         linter = profiles.lint_kind(kind, None)

@@ -159,3 +159,28 @@ def test_only_lint_makes_a_linted_certificate(p384):
         lint.LintedCertificate(b"", b"", "server", (), object())
     with pytest.raises(TypeError):
         lint.sign_certificate(object(), p384[0], "t")  # type: ignore[arg-type]
+
+
+# BR §7.1.3.2.1: RSASSA-PSS with SHA-512, MGF1-SHA-512, a 64-byte salt, byte for byte.
+PSS_SHA512 = bytes.fromhex(
+    "304106092a864886f70d01010a3034a00f300d06096086480165030402030500a11c301a06092a864886f70d"
+    "010108300d06096086480165030402030500a203020140")
+
+
+def test_a_ca_profiles_signature_choice_survives_the_one_lint_path():
+    """Issue 14's SignatureChoice (hash, RSA-PSS): the throwaway copy names the same
+    AlgorithmIdentifier as the CA key will (a PSS copy needs a throwaway of 2,048 bits for
+    SHA-512's salt), the CA key signs exactly it, and an outer PKCS#1 v1.5 identifier is refused."""
+    raw = rsa.generate_private_key(65537, 3072)
+    key, ca = software_key(raw), _ca(raw)
+    choice = lint.SignatureChoice("sha512", pss=True)
+    linted = lint.lint_certificate(_leaf(ca), key.public_key(), "server", "t", choice)
+    assert linted.algorithm == PSS_SHA512 == der.tbs_signature_field(linted.tbs, "certificate")
+    cert = lint.sign_certificate(linted, key, "t", issuer_public=ca.public_key())
+    assert der.split_signed(cert.public_bytes(serialization.Encoding.DER)).algorithm == PSS_SHA512
+    cert.verify_directly_issued_by(ca)
+    good = cert.public_bytes(serialization.Encoding.DER)
+    pkcs1 = lint.signature_algorithm(key.public_key(), lint.SignatureChoice("sha512"))
+    with pytest.raises(LintError, match="outer signatureAlgorithm differs"):
+        lint.check_signed(_outer_algorithm(good, pkcs1), linted.tbs, key.public_key(),
+                          "certificate", "t", choice)

@@ -53,13 +53,25 @@ class VerifiedFacts:
     email: tuple[str, ...]
     name: str | None
     points: int
+    # Optional since issue 14 (absent from the wire when None): the verified given name and
+    # surname, for individual-validated e-mail certificates (S/MIME BR §7.1.4.2.2).
+    given_name: str | None = None
+    surname: str | None = None
 
     def __post_init__(self) -> None:
         fact = _fact_check
         _tuple_field(self, "dns", MAX_FACTS, fact)
         _tuple_field(self, "email", MAX_FACTS, fact)
-        if self.name is not None:
-            _check_str(self.name, "name", max_chars=MAX_FACT_CHARS, printable=True)
+        for key in ("name", "given_name", "surname"):
+            value = getattr(self, key)
+            if value is not None:
+                _check_str(value, key, max_chars=MAX_FACT_CHARS)
+                # Names in any script: printable, except that ZWNJ and ZWJ, which Persian and
+                # Indic names need (Unicode §23.2), are format characters.
+                if not value.replace("\u200c", "").replace("\u200d", "").isprintable():
+                    _fail(key, "contains a control or non-printable character")
+        if (self.given_name is None) != (self.surname is None):
+            _fail("given_name", "given_name and surname come together")
         _check_int(self.points, "points", 0, 1000)
 
 

@@ -93,10 +93,22 @@ def _items(v: object, path: str, max_items: int, build: Callable[[Any], Any]) ->
 
 
 def _facts_from_wire(v: object) -> VerifiedFacts:
-    d = _obj(v, ("dns", "email", "name", "points"))
+    d = _obj(v, ("dns", "email", "name", "points"), ("given_name", "surname"))
+    for key in ("given_name", "surname"):
+        if key in d and d[key] is None:
+            _fail(key, "absent rather than null when not verified")
     return VerifiedFacts(dns=tuple(_list(d["dns"], "dns", MAX_FACTS)),
                          email=tuple(_list(d["email"], "email", MAX_FACTS)),
-                         name=d["name"], points=d["points"])
+                         name=d["name"], points=d["points"], given_name=d.get("given_name"),
+                         surname=d.get("surname"))
+
+
+def _facts_to_wire(f: VerifiedFacts) -> dict[str, Any]:
+    out: dict[str, Any] = {"dns": list(f.dns), "email": list(f.email), "name": f.name,
+                           "points": f.points}
+    if f.given_name is not None:  # optional keys: absent, so older bundles keep their bytes
+        out["given_name"], out["surname"] = f.given_name, f.surname
+    return out
 
 
 def _request_from_wire(v: object) -> RequestItem:
@@ -199,8 +211,7 @@ def _request_body_to_wire(b: RequestBody) -> dict[str, Any]:
     return {
         "batch_id": b.batch_id, "ra": b.ra, "sequence": b.sequence, "created": b.created,
         "requests": [{"id": r.id, "ca": r.ca, "profile": r.profile, "csr": _b64e(r.csr),
-                      "verified": {"dns": list(r.verified.dns), "email": list(r.verified.email),
-                                   "name": r.verified.name, "points": r.verified.points},
+                      "verified": _facts_to_wire(r.verified),
                       "subscriber": r.subscriber} for r in b.requests],
         "revocations": [{"ca": r.ca, "serial": r.serial, "reason": r.reason}
                         for r in b.revocations],

@@ -58,6 +58,42 @@ class Check(StrEnum):
     RESULT_REASONS = "result.reasons"
     RESULT_CERT_SIZE = "result.cert_size"
     RESULT_BATCH_SIZE = "result.batch_size"
+    # Issuer constraints on a request (issue 14).
+    NAME_CONSTRAINTS = "name.constraints"
+    CA_EKU = "ca.eku"
+
+
+class CeremonyCheck(StrEnum):
+    """Stable codes of the CA ceremonies' refusals (issue 14): re-certification,
+    cross-certification, rollover, pre-signed OCSP. `ca.unknown` and `ca.profile` are the
+    request checks' codes, reused with the same meaning."""
+
+    CA_UNKNOWN = "ca.unknown"
+    CA_PROFILE = "ca.profile"
+    CA_EKU = "ca.eku"
+    CA_VALIDITY = "ca.validity"
+    CA_KEY = "ca.key"
+    CA_HASH = "ca.hash"
+    CA_CONSTRAINTS = "ca.constraints"
+    CROSS_APPROVAL = "cross.approval"
+    CROSS_INPUT = "cross.input"
+    CROSS_OWN_KEY = "cross.own_key"
+    CROSS_KEY = "cross.key"
+    CROSS_NAME = "cross.name"
+    ROLLOVER_ROOT = "rollover.root"
+    ROLLOVER_SUBJECT = "rollover.subject"
+    OCSP_UNKNOWN = "ocsp.unknown"
+    OCSP_STATUS = "ocsp.status"
+    OCSP_WINDOW = "ocsp.window"
+
+
+class Notice(StrEnum):
+    """What a request was granted differently from what its CSR proposed (I8): not a
+    refusal; the verdict, `batch show` and the result's outcome carry it. Stable codes."""
+
+    NAME_OMITTED = "notice.name_omitted"
+    SUBJECT_OMITTED = "notice.subject_omitted"
+    MAILBOX_VALIDATED = "notice.mailbox_validated"
 
 
 CHECK_DOCS: dict[Check, str] = {
@@ -131,8 +167,9 @@ CHECK_DOCS: dict[Check, str] = {
                         "certificate any name, a sub-CA a CN.",
     Check.NAME_TYPE: "The CSR asks for a SAN type the CA never issues (URI, otherName, "
                      "directoryName, registeredID), or a subject with several CNs.",
-    Check.NAME_PERSONAL: "A personal name in the subject requires the assurance points "
-                         "(50 by default); below them the CN must be absent.",
+    Check.NAME_PERSONAL: "Retired (issue 14): a personal name proposed below the assurance "
+                         "points (50 by default) is no longer refused; the certificate is "
+                         "issued without it and carries the notice `notice.name_omitted`.",
     Check.EXT_CA: "The CSR asks for CA powers it will never get: basicConstraints CA:TRUE "
                   "in a leaf profile, or a pathLenConstraint above 0 in a sub-CA profile "
                   "(sub-CAs are issued with pathLen 0, BR §7.1.2.10.4).",
@@ -156,6 +193,68 @@ CHECK_DOCS: dict[Check, str] = {
     Check.RESULT_BATCH_SIZE: "The batch's result would exceed the result bundle's size cap "
                              "(256 MiB); the largest outcomes are refused first, with this "
                              "short reason instead, until the result fits.",
+    Check.NAME_CONSTRAINTS: "A name the certificate would carry lies outside the issuing CA's "
+                            "name constraints (RFC 5280 §4.2.1.10): not in a permitted subtree "
+                            "of its type, or in an excluded one. Checked at import and again "
+                            "at signing (`issue.constraints`).",
+    Check.CA_EKU: "The issuing CA's certificate is restricted to extended key usages that do "
+                  "not include this profile's (a TLS-only CA cannot issue e-mail "
+                  "certificates).",
+}
+
+CEREMONY_DOCS: dict[CeremonyCheck, str] = {
+    CeremonyCheck.CA_UNKNOWN: "The CA named is not a CA of this appliance.",
+    CeremonyCheck.CA_PROFILE: "The CA profile is not in [ca_profiles], or is of the wrong "
+                              "kind for the ceremony (root, sub, cross), or the ceremony "
+                              "cannot apply to this CA (a root is certified again only by "
+                              "itself).",
+    CeremonyCheck.CA_EKU: "The CA profile asks for extended key usages its issuer's "
+                          "certificate does not have.",
+    CeremonyCheck.CA_VALIDITY: "CA ceremony: the issuer is not valid at the ceremony time, or the "
+                       "certificate asked for would end after its issuer's (RFC 5280 §6.1; "
+                       "never clipped), or exceed the profile's max_days.",
+    CeremonyCheck.CA_KEY: "CA ceremony: the key in the token no longer matches the CA's certificate, "
+                  "or is not a CA key (RSA >= 3072 bits, EC P-256/P-384), or already "
+                  "belongs to another CA.",
+    CeremonyCheck.CA_HASH: "CA ceremony: the profile's signature hash is not one the issuing key may "
+                   "use (ECDSA P-256 with SHA-256 and P-384 with SHA-384 only, BR "
+                   "§7.1.3.2.2; RSA-PSS only with RSA keys).",
+    CeremonyCheck.CA_CONSTRAINTS: "CA ceremony: the profile's name constraints are violated by the CA "
+                          "certificate itself (its subject's names lie outside them), or "
+                          "reach beyond its issuer's constraints.",
+    CeremonyCheck.CROSS_APPROVAL: "Cross-certification: the custodians did not approve the exact "
+                          "certificate or CSR (its SHA-256, shown in hex and words).",
+    CeremonyCheck.CROSS_INPUT: "Cross-certification: the input is not a CA certificate or a CSR whose "
+                       "self-signature verifies, or its subject cannot be kept byte for byte.",
+    CeremonyCheck.CROSS_OWN_KEY: "Cross-certification: the key is one of this appliance's CA keys; "
+                         "a CA of ours is certified again with `ca recertify`, never under "
+                         "another name.",
+    CeremonyCheck.CROSS_KEY: "Cross-certification: the key is not acceptable for a CA (RSA >= 3072 "
+                     "bits, EC P-256/P-384) or is weak (the subscriber key checks).",
+    CeremonyCheck.CROSS_NAME: "Cross-certification: the name is one of this appliance's CAs, or was "
+                      "used for another CA's key before.",
+    CeremonyCheck.ROLLOVER_ROOT: "Root rollover: the CA to roll over is not a root of this appliance, "
+                         "or the new root's name or key is taken.",
+    CeremonyCheck.ROLLOVER_SUBJECT: "Root rollover: the new root's subject equals the old root's "
+                            "(relying parties would confuse the two).",
+    CeremonyCheck.OCSP_UNKNOWN: "OCSP: the CA never issued a certificate with this serial (RFC 6960 "
+                        "§2.2 'unknown' is not signed ahead of time).",
+    CeremonyCheck.OCSP_STATUS: "OCSP: the status asked for is not the certificate's status in the "
+                       "ledger and the log (revoke first, then sign 'revoked').",
+    CeremonyCheck.OCSP_WINDOW: "OCSP: nextUpdate is not after the ceremony time, is more than 366 "
+                       "days after it (BR §4.9.10), or after the CA certificate expires.",
+}
+
+NOTICE_DOCS: dict[Notice, str] = {
+    Notice.NAME_OMITTED: "The CSR asked for the member's personal name (or a verified e-mail "
+                         "address) in the subject, but the member has fewer assurance points "
+                         "than a name needs: the certificate is issued without it.",
+    Notice.SUBJECT_OMITTED: "The issuing CA's directory-name constraints do not cover the "
+                            "subject the certificate would carry: it is issued with an empty "
+                            "subject and its names in the SAN only.",
+    Notice.MAILBOX_VALIDATED: "The RA verified no given name and surname, or the CSR did not "
+                              "ask for the name: the e-mail certificate is mailbox-validated "
+                              "(S/MIME BR §7.1.4.2.1).",
 }
 
 
@@ -171,4 +270,13 @@ def render_markdown() -> str:
         "|---|---|",
     ]
     lines += [f"| `{c.value}` | {CHECK_DOCS[c]} |" for c in Check]
+    lines += ["", "## CA ceremonies", "",
+              "Refusals of `ca recertify`, `ca cross-sign`, `ca rollover` and `ocsp sign`; the "
+              "command exits 1 with `signer: error: <code>: <sentence>` and nothing is "
+              "signed.", "", "| code | meaning |", "|---|---|"]
+    lines += [f"| `{c.value}` | {CEREMONY_DOCS[c]} |" for c in CeremonyCheck]
+    lines += ["", "## Notices", "",
+              "Not refusals: what a certificate was granted differently from what its CSR "
+              "proposed (I8).", "", "| code | meaning |", "|---|---|"]
+    lines += [f"| `{c.value}` | {NOTICE_DOCS[c]} |" for c in Notice]
     return "\n".join(lines) + "\n"

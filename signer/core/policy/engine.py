@@ -54,7 +54,7 @@ from signer.core.policy.model import (
     ResultLimits,
     VerifiedFacts,
 )
-from signer.core.policy.names import Names, asked_names, judge_names
+from signer.core.policy.names import Names, asked_names, judge_constraints, judge_names
 from signer.errors import PolicyError
 
 __all__ = [
@@ -71,6 +71,9 @@ _GOOD_SIGALGS = frozenset({
     SignatureAlgorithmOID.ED25519, SignatureAlgorithmOID.RSASSA_PSS,
 })
 _PSS_HASHES = frozenset({"sha256", "sha384", "sha512"})
+# Leaf profile kinds and the usage their certificates carry (signer.core.profiles), as named
+# in a CA's extendedKeyUsage (signer.core.ca_profiles.EKUS).
+LEAF_EKU = {"server": "serverAuth", "client": "clientAuth", "email": "emailProtection"}
 # Usages a subscriber may never obtain, leaf or sub-CA (BR §7.1.2.7.10, §7.1.2.10.6, RFC 5280
 # §4.2.1.12): signing code, timestamps or OCSP responses, or any usage at all.
 _FORBIDDEN_EKUS = {
@@ -216,21 +219,24 @@ def _key_usages(value: x509.KeyUsage) -> list[str]:
     return used
 
 
-def _check_extensions(csr: x509.CertificateSigningRequest, kind: ProfileKind | None,
+def _check_extensions(csr: x509.CertificateSigningRequest, rules: ProfileRules | None,
                       out: Reasons) -> None:
     """Requested extensions are ignored (I8), except a request for powers or usages that the
     profile never grants: that is refused outright (DESIGN §4 Names, last paragraph)."""
+    kind = rules.kind if rules else None
     subca = kind == "subca"
+    path_len = rules.path_len if rules else 0
     for ext in csr.extensions:
         value = ext.value
         if isinstance(value, x509.BasicConstraints):
             if not subca and value.ca:
                 out.add(Check.EXT_CA, "CSR requests basicConstraints CA:TRUE (RFC 5280 §4.2.1.9)")
-            elif subca and value.ca and (value.path_length or 0) > 0:
+            elif subca and value.ca and (value.path_length or 0) > path_len:
                 # An absent pathLen is what `openssl req -extensions v3_ca` writes; the profile
-                # grants pathLen 0 either way, so only an explicit deeper chain is refused.
+                # grants its own pathLen either way, so only a deeper chain is refused.
                 out.add(Check.EXT_CA, f"CSR requests pathLenConstraint {value.path_length}; "
-                                      "sub-CAs are issued with pathLen 0 (BR §7.1.2.10.4)")
+                                      f"sub-CAs are issued with pathLen {path_len} "
+                                      "(BR §7.1.2.10.4)")
         elif isinstance(value, x509.KeyUsage):
             used = _key_usages(value)
             if not subca and ("key_cert_sign" in used or "crl_sign" in used):
@@ -242,6 +248,8 @@ def _check_extensions(csr: x509.CertificateSigningRequest, kind: ProfileKind | N
                                          "digitalSignature only)")
         elif isinstance(value, x509.ExtendedKeyUsage):
             for oid in value:
+                if oid == ExtendedKeyUsageOID.OCSP_SIGNING and kind == "ocsp":
+                    continue  # what the ocsp profile grants (BR §7.1.2.8.5)
                 if oid in _FORBIDDEN_EKUS:
                     out.add(Check.EXT_USAGE, f"CSR requests extended key usage "
                                              f"{_FORBIDDEN_EKUS[oid]} (BR §7.1.2.7.10, "
@@ -267,12 +275,19 @@ def _check_issuer(request: Request, rules: ProfileRules | None, ctx: PolicyConte
         return issuer
     if rules.name not in issuer.profiles and not out.has(Check.CA_PROFILE):
         out.add(Check.CA_PROFILE, f"CA {issuer.name!r} may not issue profile {rules.name!r}")
+    usage = LEAF_EKU.get(rules.kind)
+    if issuer.ekus is not None and usage is not None and usage not in issuer.ekus:
+        # RFC 5280 §4.2.1.12 as relying parties apply it (OpenSSL, Chrome, NSS): a CA
+        # restricted to some usages cannot vouch for a certificate of another.
+        out.add(Check.CA_EKU, f"CA {issuer.name!r} is restricted to "
+                              f"{', '.join(sorted(issuer.ekus))}; a {rules.kind} certificate "
+                              f"needs {usage}")
     return issuer
 
 
 def _granted_days(rules: ProfileRules, points: int, ctx: PolicyContext) -> int:
-    if rules.kind == "subca":
-        return rules.max_days  # custodians approve each sub-CA; points describe persons
+    if rules.kind in ("subca", "ocsp"):
+        return rules.max_days  # custodians approve each one; points describe persons
     if points >= ctx.personal_name_min_points:
         return rules.max_days
     # CAcert: shorter validity below 50 points; never longer than the profile's cap.
@@ -287,14 +302,17 @@ def _judge(request: Request, ctx: PolicyContext) -> Decision:
     issuer = _check_issuer(request, rules, ctx, out)
     csr, parse_reasons = parse_csr(request.csr, ctx.max_csr_bytes)
     for r in parse_reasons:
-        out.add(r.code, r.message)
+        out.add(Check(r.code), r.message)
     der = digest = ktype = None
     names = Names()
     if csr is not None:
         _check_signature(csr, out)
         der, digest, ktype = _check_key(request, csr, rules, ctx, out)
-        _check_extensions(csr, rules.kind if rules else None, out)
+        _check_extensions(csr, rules, out)
         names = judge_names(asked_names(csr, out), rules, facts, ctx, out)
+        if issuer is not None:
+            names = judge_constraints(names, rules.kind if rules else None, issuer.constraints,
+                                      issuer.name, out)
     if issuer is not None and facts.points < issuer.min_points:
         out.add(Check.ASSURANCE_POINTS, f"CA {issuer.name!r} needs {issuer.min_points} "
                                         f"assurance points; the subscriber has {facts.points}")
@@ -309,7 +327,9 @@ def _judge(request: Request, ctx: PolicyContext) -> Decision:
         common_name=names.common_name, dns_names=names.dns, emails=names.emails,
         personal_name=names.personal_name,
         days=_granted_days(rules, facts.points, ctx) if accepted and rules else 0,
-        needs_approval=rules is not None and rules.kind == "subca",
+        needs_approval=rules is not None and rules.kind in ("subca", "ocsp"),
+        notices=tuple(out.notices) if accepted else (),
+        given_name=names.given_name, surname=names.surname,
     )
 
 

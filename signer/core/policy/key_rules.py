@@ -10,7 +10,9 @@ real certificate for every (key type x profile kind) with `signer.core.profiles`
   (TLS BR §6.1.5 and §7.1.3.1.1 list RSA and ECDSA P-256/P-384/P-521 only);
 - email (pkilint CA/B Forum S/MIME, mailbox): RSA, ECDSA P-256/P-384 and Ed25519 (S/MIME BR
   §7.1.3.1.1 allows id-Ed25519, RFC 8410);
-- client (pkilint RFC 5280): RSA, ECDSA and Ed25519 (RFC 8410 §3).
+- client (pkilint RFC 5280): RSA, ECDSA and Ed25519 (RFC 8410 §3);
+- ocsp (pkilint CA/B Forum TLS, OCSP responder): RSA and ECDSA (TLS BR §6.1.5; a responder
+  signs for a TLS-trusted CA).
 
 The sub-CA row is stricter than its linter (RFC 5280 accepts any key): DESIGN §4 wants CA keys
 of at least 3072 bits RSA, and Ed25519 is refused for CAs because no CA/B Forum profile allows
@@ -34,6 +36,7 @@ LEAF_KEY_FAMILIES: Mapping[str, frozenset[str]] = MappingProxyType({
     "server": frozenset({"rsa", "ec-p256", "ec-p384"}),  # TLS BR §6.1.5, §7.1.3.1.1
     "client": frozenset({"rsa", "ec-p256", "ec-p384", "ed25519"}),  # RFC 5280, RFC 8410
     "email": frozenset({"rsa", "ec-p256", "ec-p384", "ed25519"}),  # S/MIME BR §7.1.3.1.1
+    "ocsp": frozenset({"rsa", "ec-p256", "ec-p384"}),  # TLS BR §6.1.5, §7.1.2.8
 })
 SUBCA_KEY_FAMILIES = frozenset({"rsa", "ec-p256", "ec-p384"})  # DESIGN §4 CA keys
 

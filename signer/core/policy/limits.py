@@ -61,9 +61,10 @@ def cap_reasons(reasons: Sequence[Reason], limits: ResultLimits) -> tuple[Reason
 def certificate_der_bound(decision: Decision, limits: ResultLimits) -> int:
     """An upper bound of the DER size of the certificate a decision would produce."""
     size = limits.cert_overhead_bytes + len(decision.public_key_der or b"")
-    if decision.common_name is not None:
-        # Name > RDN SET > AttributeTypeAndValue SEQUENCE > OID + UTF8String: < 20 octets.
-        size += len(decision.common_name.encode("utf-8", "backslashreplace")) + 20
+    for part in (decision.common_name, decision.given_name, decision.surname):
+        if part is not None:
+            # Name > RDN SET > AttributeTypeAndValue SEQUENCE > OID + UTF8String: < 20 octets.
+            size += len(part.encode("utf-8", "backslashreplace")) + 20
     names = (*decision.dns_names, *decision.emails)
     if names:
         # Extension SEQUENCE, OID, critical flag, OCTET STRING, GeneralNames SEQUENCE: < 24;

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from signer.core.policy.blocklist import Blocklist
-from signer.core.policy.checks import Check
+from signer.core.policy.checks import Check, Notice
+from signer.core.policy.constraints import NameConstraintRules
 
-ProfileKind = Literal["server", "client", "email", "subca"]
+ProfileKind = Literal["server", "client", "email", "subca", "ocsp"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,10 @@ class VerifiedFacts:
     email: tuple[str, ...]
     name: str | None
     points: int
+    # The parts of the name the RA verified too (optional): with both, an assured member's
+    # e-mail certificate is individual-validated (S/MIME BR §7.1.4.2.2).
+    given_name: str | None = None
+    surname: str | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,8 @@ class ProfileRules:
     allow_internal: bool = False
     min_points: int = 0
     clip_to_issuer: bool = False  # a validity past the issuer's end is cut, not refused
+    ca_profile: str | None = None  # kind "subca": the CA profile its certificates follow
+    path_len: int = 0  # kind "subca": the deepest pathLenConstraint a CSR may ask for
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,10 @@ class IssuerInfo:
     min_points: int
     public_key_sha256: str  # hex SHA-256 of the CA's SubjectPublicKeyInfo DER
     profiles: frozenset[str]  # profiles this CA may issue
+    # From the CA's current certificate: its name constraints, and the extended key usages
+    # it is restricted to (None: unrestricted). A leaf outside either would not validate.
+    constraints: NameConstraintRules | None = None
+    ekus: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -96,7 +107,7 @@ class PolicyContext:
 
 @dataclass(frozen=True)
 class Reason:
-    code: Check
+    code: Check | Notice
     message: str
 
 
@@ -117,7 +128,10 @@ class Decision:
     emails: tuple[str, ...]
     personal_name: str | None
     days: int  # validity granted; 0 when rejected
-    needs_approval: bool  # profile kind "subca": custodians approve explicitly
+    needs_approval: bool  # profile kinds "subca" and "ocsp": custodians approve explicitly
+    notices: tuple[Reason, ...] = ()  # granted differently from the CSR's proposal (I8)
+    given_name: str | None = None  # individual-validated e-mail certificates only
+    surname: str | None = None
 
 
 class Reasons:
@@ -125,9 +139,13 @@ class Reasons:
 
     def __init__(self) -> None:
         self.items: dict[Reason, None] = {}
+        self.notices: dict[Reason, None] = {}
 
     def add(self, code: Check, message: str) -> None:
         self.items.setdefault(Reason(code, message), None)
+
+    def notice(self, code: Notice, message: str) -> None:
+        self.notices.setdefault(Reason(code, message), None)
 
     def has(self, code: Check) -> bool:
         return any(r.code == code for r in self.items)

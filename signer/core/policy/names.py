@@ -11,13 +11,15 @@ take a name from anywhere but the CSR and the verified facts.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from signer.core.policy.checks import Check
+from signer.core.policy.checks import Check, Notice
+from signer.core.policy.constraints import NameConstraintRules
 from signer.core.policy.model import PolicyContext, ProfileRules, Reasons, VerifiedFacts
 from signer.core.policy.syntax import (
     MAX_PERSONAL_NAME,
@@ -84,6 +86,76 @@ class Names:
     dns: tuple[str, ...] = ()
     emails: tuple[str, ...] = ()
     personal_name: str | None = None
+    given_name: str | None = None
+    surname: str | None = None
+
+
+def _same_name(a: str, b: str) -> bool:
+    """The CSR's CN names the verified person: the same text, whatever Unicode normalisation
+    the member's tool applied (the certificate carries the RA's verified text, unchanged)."""
+    return unicodedata.normalize("NFC", a) == unicodedata.normalize("NFC", b)
+
+
+def _personal(cn: str | None, kind: str, facts: VerifiedFacts, ctx: PolicyContext,
+              out: Reasons) -> str | None:
+    """The personal name a client or e-mail certificate carries, from the CSR's proposal.
+
+    The CSR's subject is only a proposal (I8): browser and OS tools put the member's name
+    (or address) in the CN. The verified name is granted at the assurance threshold; below
+    it, or when the CN is a verified address already in the SAN, the certificate is issued
+    without it and a notice says so. A CN that names something else is refused."""
+    if cn is None:
+        return None
+    _add_findings(out, check_personal_name(cn))
+    if facts.name is not None and _same_name(cn, facts.name):
+        if facts.points >= ctx.personal_name_min_points:
+            return facts.name
+        out.notice(Notice.NAME_OMITTED,
+                   f"the name in the CSR is left out: a personal name needs "
+                   f"{ctx.personal_name_min_points} assurance points; the member has "
+                   f"{facts.points}")
+        return None
+    if cn in facts.email:
+        out.notice(Notice.NAME_OMITTED, f"the CN {ascii(cn)} is left out; the verified address "
+                                        "is in the subjectAltName")
+        return None
+    out.add(Check.NAME_UNVERIFIED, f"CN {ascii(cn)} is not the verified personal name")
+    return None
+
+
+def judge_constraints(names: Names, kind: str | None, constraints: NameConstraintRules | None,
+                      issuer: str, out: Reasons) -> Names:
+    """RFC 5280 §4.2.1.10: every SAN within the issuing CA's name constraints, or refused
+    (``name.constraints``); a subject outside its directory-name constraints is left out with
+    a notice (the names stay in the SAN), or refused when nothing would be left."""
+    if constraints is None or constraints.empty or kind in ("subca", "ocsp", None):
+        return names
+    for d in names.dns:
+        if not constraints.dns_allowed(d):
+            out.add(Check.NAME_CONSTRAINTS, f"DNS name {ascii(d)} is outside CA {issuer!r}'s "
+                                            "name constraints")
+    for e in names.emails:
+        if not constraints.email_allowed(e):
+            out.add(Check.NAME_CONSTRAINTS, f"e-mail address {ascii(e)} is outside CA "
+                                            f"{issuer!r}'s name constraints")
+    if names.common_name is not None and kind == "server" \
+            and not constraints.dns_allowed(names.common_name):
+        out.add(Check.NAME_CONSTRAINTS, f"CN {ascii(names.common_name)} is outside CA "
+                                        f"{issuer!r}'s name constraints")
+    has_subject = names.common_name is not None or names.personal_name is not None
+    if has_subject and (constraints.permitted_dirnames or constraints.excluded_dirnames):
+        # Our subscriber subjects are a CN (and givenName, surname), never the CA's own
+        # organisation: they cannot lie inside a directoryName subtree.
+        if not (names.dns or names.emails):
+            out.add(Check.NAME_CONSTRAINTS, f"CA {issuer!r}'s directory-name constraints "
+                                            "leave no room for this subject, and no SAN "
+                                            "would remain")
+            return names
+        out.notice(Notice.SUBJECT_OMITTED, f"the subject is left out: CA {issuer!r}'s "
+                                           "directory-name constraints do not cover it; the "
+                                           "names are in the subjectAltName")
+        return Names(dns=names.dns, emails=names.emails)
+    return names
 
 
 def judge_names(asked: Asked, rules: ProfileRules | None, facts: VerifiedFacts,
@@ -152,24 +224,39 @@ def judge_names(asked: Asked, rules: ProfileRules | None, facts: VerifiedFacts,
         if not dns:
             out.add(Check.NAME_MISSING, "a server certificate needs at least one DNS name")
         return Names(common_name=cn, dns=dns)
-    personal = None
-    if cn is not None and kind in ("client", "email"):
-        _add_findings(out, check_personal_name(cn))
-        if facts.name is None or cn != facts.name:
-            out.add(Check.NAME_UNVERIFIED, f"CN {ascii(cn)} is not the verified personal name")
-        elif facts.points < ctx.personal_name_min_points:
-            out.add(Check.NAME_PERSONAL, f"a personal name needs {ctx.personal_name_min_points} "
-                                         f"assurance points; the subscriber has {facts.points}")
-        else:
-            personal = cn
     if kind == "email":
+        personal = _personal(cn, kind, facts, ctx, out)
         if not emails:
             out.add(Check.NAME_MISSING, "an email certificate needs a verified email address")
-        return Names(common_name=personal, emails=emails, personal_name=personal)
+        if personal is not None and facts.given_name and facts.surname:
+            for part in (facts.given_name, facts.surname):
+                _add_findings(out, check_personal_name(part))
+            return Names(common_name=personal, emails=emails, personal_name=personal,
+                         given_name=facts.given_name, surname=facts.surname)
+        if personal is not None:
+            out.notice(Notice.MAILBOX_VALIDATED, "the RA verified no given name and surname: "
+                                                 "the certificate is mailbox-validated, "
+                                                 "without the name (S/MIME BR §7.1.4.2.1)")
+        return Names(emails=emails)
     if kind == "client":
+        personal = _personal(cn, kind, facts, ctx, out)
         if not (dns or emails or personal):
             out.add(Check.NAME_MISSING, "a client certificate needs a verified name")
         return Names(common_name=personal, dns=dns, emails=emails, personal_name=personal)
+    if kind == "ocsp":
+        # A delegated responder is named by the CN the RA verified (its CA's responder).
+        responder = cn if cn is not None else facts.name
+        if asked.dns or asked.emails or asked.ips:
+            out.add(Check.NAME_TYPE, "an OCSP responder certificate carries no "
+                                     "subjectAltName (BR §7.1.2.8.2)")
+        if responder is None:
+            out.add(Check.NAME_MISSING, "an OCSP responder certificate needs a verified CN")
+            return Names()
+        _add_findings(out, check_personal_name(responder))
+        if facts.name is None or not _same_name(responder, facts.name):
+            out.add(Check.NAME_UNVERIFIED, f"CN {ascii(responder)} is not the verified name")
+            return Names()
+        return Names(common_name=facts.name)
     if kind == "subca":
         # The sub-CA's CN is the organisation or CA name the RA verified (facts.name).
         ca_name = cn if cn is not None else facts.name

@@ -6,6 +6,8 @@ What it does: pure checks of one string at a time, each returning the problems i
 What it deliberately does not: compare names with verified facts, count them, or normalise
 them. A name that is not already in its canonical form (lower-case A-labels, no trailing dot) is
 refused rather than fixed, so the bytes a subscriber asked for are the bytes we certify.
+Internationalised labels are judged by the maintained `idna` library (IDNA2008, RFC 5891-5893:
+the code point tables, CONTEXTJ/CONTEXTO rules and the Bidi rule), not by a Punycode round trip.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import ipaddress
 import re
 import unicodedata
 from typing import Literal, NamedTuple
+
+import idna
 
 NameKind = Literal["syntax", "wildcard", "ip", "internal"]
 
@@ -56,10 +60,18 @@ def is_ip_literal(name: str) -> bool:
     return True
 
 
-def _u_label_char(c: str) -> bool:
-    if c.isascii():
-        return c.isalnum() or c == "-"
-    return unicodedata.category(c)[0] in "LMN"
+def _a_label_problem(label: str) -> str | None:
+    """An xn-- label must be a valid IDNA2008 A-label: it decodes to a U-label that passes
+    RFC 5891 §5.4 (the RFC 5892 tables, CONTEXTJ/CONTEXTO, RFC 5893 Bidi) and encodes back to
+    exactly these bytes (RFC 5890 §2.3.2.1)."""
+    try:
+        ulabel = idna.ulabel(label)
+        again = idna.alabel(ulabel).decode("ascii")
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return "has an xn-- label that is not a valid IDNA2008 A-label (RFC 5891)"
+    if again != label or ulabel.isascii():
+        return "has an xn-- label that is not the canonical A-label of its U-label (RFC 5891)"
+    return None
 
 
 def _label_problem(label: str) -> str | None:
@@ -77,15 +89,7 @@ def _label_problem(label: str) -> str | None:
         # RFC 5891 §4.2.3.1: "??--" labels are reserved; only "xn--" A-labels are allowed.
         if not label.startswith("xn--"):
             return "has a reserved label with '--' in positions 3 and 4"
-        try:
-            decoded = label[4:].encode("ascii").decode("punycode")
-        except UnicodeError:
-            return "has an xn-- label that is not valid Punycode (RFC 3492)"
-        if (decoded.isascii() or decoded.encode("punycode") != label[4:].encode("ascii")
-                or decoded != decoded.lower() or not all(_u_label_char(c) for c in decoded)):
-            # An approximation of IDNA2008 (RFC 5892) without its tables: round trip, lower
-            # case, letters/marks/digits or LDH only.
-            return "has an xn-- label that does not encode a valid U-label"
+        return _a_label_problem(label)
     return None
 
 
@@ -156,11 +160,25 @@ def check_email(address: str, *, allow_internal: bool) -> list[NameFinding]:
     return [NameFinding(f.kind, f"email address {shown}: {f.message}") for f in found]
 
 
+# Bidi embeddings, overrides and isolates (Unicode UAX #9 §2): they reorder what a reader sees
+# (the "Trojan Source" spoofing of a name); ZWJ and ZWNJ stay: Arabic, Persian and Indic names
+# need them.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def check_personal_name(name: str) -> list[NameFinding]:
-    """Problems with a personal name for a subject CN (RFC 5280 App. A ub-common-name)."""
+    """Problems with a personal name for a subject CN, givenName or surname.
+
+    Names in any script are accepted as they are (CAcert is international): no normalisation,
+    no transliteration; what is refused is what a reader cannot see or that is not a character:
+    control characters, bidi overrides, unassigned code points, surrogates, private use.
+    The length cap is RFC 5280 App. A ub-common-name, counted in characters."""
     if not name or name != name.strip():
         return [NameFinding("syntax", f"personal name {ascii(name)} is empty or padded")]
     if not _control_free(name) or len(name) > MAX_PERSONAL_NAME:
         return [NameFinding("syntax", f"personal name {ascii(name)} is too long or has "
                                       "control characters")]
+    if any(c in _BIDI_CONTROLS or unicodedata.category(c) in ("Cn", "Cs", "Co") for c in name):
+        return [NameFinding("syntax", f"personal name {ascii(name)} has a bidi control, an "
+                                      "unassigned, surrogate or private-use character")]
     return []

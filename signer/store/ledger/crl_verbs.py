@@ -111,6 +111,14 @@ class CRLVerbs:
             chunks.append(bytes(blob))
         return rows, entries.hexdigest(), not_after.hexdigest(), expired, chunks
 
+    def revocation_of(self, ca: str, serial: str) -> tuple[str | None, str | None, bytes] | None:
+        """(revoked at, reason, CRL entry) of one revoked certificate, or None."""
+        row = self._one(
+            "SELECT c.revoked_at, c.revocation_reason, r.entry FROM revocations r LEFT JOIN "
+            "certificates c ON c.ca = r.ca AND c.serial = r.serial WHERE r.ca = ? AND "
+            "r.serial = ?", (ca, serial))
+        return None if row is None else (row[0], row[1], bytes(row[2]))
+
     def repeated_serials(self, ca: str) -> int:
         """Serials of ``ca`` revoked more than once: counted from the rows themselves (not a
         uniqueness an index could merely claim)."""

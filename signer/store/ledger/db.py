@@ -22,11 +22,13 @@ from typing import Any
 from signer.errors import LedgerError
 from signer.store.ledger.crl_verbs import CRLVerbs
 from signer.store.ledger.rows import (
+    CA_CERT_PROFILES,
     SCHEMA,
     SCHEMA_VERSION,
     BatchRow,
     CARecord,
     CertRow,
+    OcspRow,
     RARow,
     RequestRow,
     RevocationRequestRow,
@@ -150,8 +152,11 @@ class Ledger(CRLVerbs):
     def mark_ca_logged(self, name: str, seq: int) -> None:
         with self._transaction() as db:
             db.execute("UPDATE cas SET log_seq = ? WHERE name = ?", (seq, name))
+            # Only the CA's first certificate: a CA certified again has further rows, each
+            # logged by its own entry (mark_ca_certificate_logged).
             db.execute("UPDATE certificates SET log_seq = ? WHERE subscriber = ? AND "
-                       "profile LIKE 'ca-%'", (seq, f"ca:{name}"))
+                       "profile IN ('ca-root', 'ca-sub') AND log_seq IS NULL",
+                       (seq, f"ca:{name}"))
 
     def get_ca(self, name: str) -> CARecord | None:
         rows = self._query("SELECT * FROM cas WHERE name = ?", (name,))
@@ -163,6 +168,70 @@ class Ledger(CRLVerbs):
     def unlogged_cas(self) -> list[CARecord]:
         return [_row(CARecord, r) for r in self._query(
             "SELECT * FROM cas WHERE log_seq IS NULL ORDER BY created_at, name")]
+
+    # -- further CA certificates (issue 14) ----------------------------------------------------
+
+    def add_ca_certificate(self, row: CertRow, current_of: str | None = None) -> None:
+        """A further certificate for a CA key, unlogged; with ``current_of`` it becomes that
+        CA's certificate in the same transaction (the row's ``log_seq`` is set when logged)."""
+        if row.profile not in CA_CERT_PROFILES.values():
+            raise LedgerError(f"profile {row.profile!r} is not a CA certificate's")
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO certificates (ca, serial, profile, subscriber, spki_sha256, "
+                "not_before, not_after, cert_der, cert_sha256, issued_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (row.ca, row.serial, row.profile, row.subscriber, row.spki_sha256,
+                 row.not_before, row.not_after, row.cert_der, row.cert_sha256, row.issued_at))
+            if current_of is not None:
+                cur = db.execute(
+                    "UPDATE cas SET issuer = ?, serial = ?, cert_der = ?, cert_sha256 = ?, "
+                    "not_before = ?, not_after = ? WHERE name = ? AND spki_sha256 = ?",
+                    (row.ca, row.serial, row.cert_der, row.cert_sha256, row.not_before,
+                     row.not_after, current_of, row.spki_sha256))
+                if cur.rowcount != 1:
+                    raise LedgerError(f"CA {current_of!r} with this key is not in the ledger")
+
+    def mark_ca_certificate_logged(self, issuer: str, serial: str, seq: int,
+                                   current_of: str | None = None) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE certificates SET log_seq = ? WHERE ca = ? AND serial = ?",
+                       (seq, issuer, serial))
+            if current_of is not None:
+                db.execute("UPDATE cas SET log_seq = ? WHERE name = ? AND serial = ?",
+                           (seq, current_of, serial))
+
+    def ca_certificates(self, subscriber: str) -> list[CertRow]:
+        """Every certificate for a CA's key ('ca:NAME') or an external CA's
+        ('external:NAME'), in log order (unlogged ones last)."""
+        return [_row(CertRow, r) for r in self._query(
+            "SELECT * FROM certificates WHERE subscriber = ? AND profile LIKE 'ca-%' "
+            "ORDER BY log_seq IS NULL, log_seq, rowid", (subscriber,))]
+
+    def unlogged_ca_certificates(self) -> list[CertRow]:
+        return [_row(CertRow, r) for r in self._query(
+            "SELECT * FROM certificates WHERE log_seq IS NULL AND profile IN "
+            "('ca-recert', 'ca-link', 'ca-cross') ORDER BY rowid")]
+
+    # -- OCSP responses (issue 14) -------------------------------------------------------------
+
+    def add_ocsp_response(self, row: OcspRow) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT INTO ocsp_responses VALUES (?,?,?,?,?,?,?,NULL)",
+                       (row.ca, row.serial, row.status, row.this_update, row.next_update,
+                        row.der, row.sha256))
+
+    def mark_ocsp_logged(self, sha256: str, seq: int) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE ocsp_responses SET log_seq = ? WHERE sha256 = ?", (seq, sha256))
+
+    def unlogged_ocsp_responses(self) -> list[OcspRow]:
+        return [_row(OcspRow, r) for r in self._query(
+            "SELECT * FROM ocsp_responses WHERE log_seq IS NULL ORDER BY rowid")]
+
+    def ocsp_responses_in_log_order(self) -> Iterator[OcspRow]:
+        for r in self._iter("SELECT * FROM ocsp_responses ORDER BY log_seq, rowid"):
+            yield _row(OcspRow, r)
 
     # -- certificates ----------------------------------------------------------------------
 

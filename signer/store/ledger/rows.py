@@ -77,6 +77,18 @@ CREATE TABLE IF NOT EXISTS crls (
     log_seq INTEGER,
     PRIMARY KEY (ca, number)
 );
+-- Pre-signed OCSP responses (issue 14), each recorded before it is written out (I2).
+CREATE TABLE IF NOT EXISTS ocsp_responses (
+    ca TEXT NOT NULL,
+    serial TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('good', 'revoked')),
+    this_update TEXT NOT NULL,
+    next_update TEXT NOT NULL,
+    der BLOB NOT NULL,
+    sha256 TEXT NOT NULL UNIQUE,
+    log_seq INTEGER,
+    PRIMARY KEY (ca, serial, this_update)
+);
 CREATE TABLE IF NOT EXISTS ra_keys (
     name TEXT PRIMARY KEY,
     public_key BLOB NOT NULL,
@@ -172,6 +184,24 @@ class CRLRow:
     sha256: str
     batch_id: str | None
     log_seq: int | None = None
+
+
+@dataclass(frozen=True)
+class OcspRow:
+    ca: str
+    serial: str
+    status: str
+    this_update: str
+    next_update: str
+    der: bytes
+    sha256: str
+    log_seq: int | None = None
+
+
+# The profile column of a CA's further certificates in ``certificates`` (issue 14); the first
+# certificate of a CA is 'ca-root' or 'ca-sub'. Subscriber 'ca:NAME' names a CA of this
+# appliance, 'external:NAME' a CA cross-certified by one of ours.
+CA_CERT_PROFILES = {"recertify": "ca-recert", "link": "ca-link", "cross": "ca-cross"}
 
 
 @dataclass(frozen=True)

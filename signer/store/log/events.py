@@ -240,6 +240,7 @@ class CaIntent(Event):
     serial: str
     subject: str
     days: int
+    profile: str | None = None  # the [ca_profiles] table (absent in logs before issue 14)
 
 
 @dataclass(frozen=True)
@@ -255,6 +256,90 @@ class CaCreated(Event):
     key_algorithm: str
     key_attributes: dict[str, Any] | None
     lint_findings: list[str]
+    recovered: bool = False
+
+
+# -- CA lifecycle (issue 14): further certificates for a CA key, CSRs, OCSP responses --------
+
+
+@dataclass(frozen=True)
+class CaCertIntent(Event):
+    """A further certificate for a key, announced before the token signs it (I2): a CA of
+    this appliance certified again (``recertify``: same key and subject, the CA's certificate
+    from now on), a rollover's link between two roots (``link``), or another CA's key
+    cross-certified by one of ours (``cross``: ``ca`` is then the name given to that CA, and
+    the custodians approved ``input_sha256``, the certificate or CSR they were shown)."""
+
+    TYPE: ClassVar[str] = "ca.cert.intent"
+    ca: str
+    issuer: str
+    kind: str  # recertify | link | cross
+    serial: str
+    subject: str
+    spki_sha256: str
+    days: int
+    profile: str
+    input_sha256: str | None
+    approved_by: list[int] | None  # share indices of the custodians who approved (cross)
+
+
+@dataclass(frozen=True)
+class CaCertified(Event):
+    TYPE: ClassVar[str] = "ca.certified"
+    ca: str
+    issuer: str
+    kind: str
+    serial: str
+    cert_sha256: str
+    spki_sha256: str
+    not_after: str
+    current: bool  # this certificate is the CA's certificate from now on (recertify)
+    profile: str
+    lint_findings: list[str]
+    recovered: bool = False
+
+
+@dataclass(frozen=True)
+class CaCsrIntent(Event):
+    """A CSR signed by a CA key, for another CA to cross-certify ours (announced first, I2)."""
+
+    TYPE: ClassVar[str] = "ca.csr.intent"
+    ca: str
+    subject: str
+    spki_sha256: str
+
+
+@dataclass(frozen=True)
+class CaCsr(Event):
+    TYPE: ClassVar[str] = "ca.csr"
+    ca: str
+    spki_sha256: str
+    csr_sha256: str
+
+
+@dataclass(frozen=True)
+class OcspIntent(Event):
+    """A pre-signed OCSP response (RFC 6960) about a certificate of ``ca``, announced first."""
+
+    TYPE: ClassVar[str] = "ocsp.intent"
+    ca: str
+    serial: str
+    status: str  # good | revoked
+    this_update: str
+    next_update: str
+
+
+@dataclass(frozen=True)
+class OcspSigned(Event):
+    TYPE: ClassVar[str] = "ocsp.signed"
+    ca: str
+    serial: str
+    status: str
+    this_update: str
+    next_update: str
+    revoked_at: str | None
+    reason: str | None
+    response_sha256: str
     recovered: bool = False
 
 
@@ -279,11 +364,14 @@ def _copied(value: Any) -> Any:
 RECORDS: tuple[type[Event], ...] = (
     Config, RaTrusted, RaReplaced, RaRevoked, BatchIntent, BatchImported, Verdict, Approval,
     IssueIntent, CertIssued, IssueFailed, RevokeIntent, Revoked, RevocationRejected, CrlIntent,
-    CrlIssued, CaIntent, CaCreated)
+    CrlIssued, CaIntent, CaCreated, CaCertIntent, CaCertified, CaCsrIntent, CaCsr, OcspIntent,
+    OcspSigned)
 
-# Every field but the optional marker: what an entry of that type must carry.
+# Every field without a default: what an entry of that type must carry (fields added later
+# with a default, like ``ca.intent``'s profile, are absent from older logs).
 REQUIRED_FIELDS: dict[str, frozenset[str]] = {
-    cls.TYPE: frozenset(f.name for f in dataclasses.fields(cls) if f.name != "recovered")
+    cls.TYPE: frozenset(f.name for f in dataclasses.fields(cls)
+                        if f.default is dataclasses.MISSING)
     for cls in RECORDS}
 
 

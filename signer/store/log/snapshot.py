@@ -103,7 +103,7 @@ def state_to_json(s: LogState) -> dict[str, Any]:
         "key_ids": s.key_ids,
         "batches": {k: _batch_to_json(b) for k, b in s.batches.items()},
         "cas": {k: [c.name, c.kind, c.issuer, c.key, c.serial, c.cert_sha256, c.spki_sha256,
-                    c.seq] for k, c in s.cas.items()},
+                    c.seq, c.profile] for k, c in s.cas.items()},
         "crl_numbers": s.crl_numbers,
         "crls": [[ca, n, seq, sha] for (ca, n), (seq, sha) in s.crls.items()],
         "revocations": {k: [c.count, c.latest, [[r.first, r.last, r.count, r.entries_sha256,
@@ -117,6 +117,10 @@ def state_to_json(s: LogState) -> dict[str, Any]:
         "pending_revocations": [[ca, serial, d] for (ca, serial), d
                                 in s.pending_revocations.items()],
         "custody": _custody_to_json(s.custody),
+        "pending_ca_certs": [[i, serial, d] for (i, serial), d in s.pending_ca_certs.items()],
+        "pending_ca_profiles": s.pending_ca_profiles,
+        "cross_keys": s.cross_keys,
+        "pending_ocsp": [[ca, serial, t, d] for (ca, serial, t), d in s.pending_ocsp.items()],
     }
 
 
@@ -179,4 +183,8 @@ def state_from_json(d: dict[str, Any]) -> LogState:
     s.pending_batches = dict(d["pending_batches"])
     s.pending_revocations = {(ca, serial): dict(v) for ca, serial, v in d["pending_revocations"]}
     s.custody = _custody_from_json(d["custody"])
+    s.pending_ca_certs = {(i, serial): dict(v) for i, serial, v in d["pending_ca_certs"]}
+    s.pending_ca_profiles = dict(d["pending_ca_profiles"])
+    s.cross_keys = dict(d["cross_keys"])
+    s.pending_ocsp = {(ca, serial, t): dict(v) for ca, serial, t, v in d["pending_ocsp"]}
     return s

@@ -80,7 +80,8 @@ class CAFact:
     serial: str
     cert_sha256: str
     spki_sha256: str
-    seq: int = -1  # of the ca.created entry
+    seq: int = -1  # of the entry that logged its current certificate (ca.created, ca.certified)
+    profile: str | None = None  # the CA profile of its current certificate, when logged
 
 
 @dataclass
@@ -149,6 +150,13 @@ class LogState:
     pending_batches: dict[str, dict[str, Any]] = field(default_factory=dict)
     pending_revocations: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     custody: custody.CustodyState = field(default_factory=custody.CustodyState)
+    # CA lifecycle (issue 14): intents of further CA certificates, (issuer, serial) -> data;
+    # the profile a pending ca.intent named; each external CA cross-certified -> its key;
+    # intents of OCSP responses, (ca, serial, thisUpdate) -> data.
+    pending_ca_certs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    pending_ca_profiles: dict[str, str | None] = field(default_factory=dict)
+    cross_keys: dict[str, str] = field(default_factory=dict)
+    pending_ocsp: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     # The run being folded; never persisted: any entry but the next ``revoked`` of the same CA
     # seals it (``seal``), and a snapshot is taken only where the next entry does.
     _open_run: _OpenRun | None = field(default=None, repr=False, compare=False)
@@ -288,13 +296,38 @@ def _crl_issued(s: LogState, d: Mapping[str, Any], time: str) -> None:
 
 def _ca_intent(s: LogState, d: Mapping[str, Any], time: str) -> None:
     s.pending_cas[d["ca"]] = d["serial"]
+    s.pending_ca_profiles[d["ca"]] = d.get("profile")
 
 
 def _ca_created(s: LogState, d: Mapping[str, Any], time: str) -> None:
     s.pending_cas.pop(d["ca"], None)
     s.certificates += 1
     s.cas[d["ca"]] = CAFact(d["ca"], d["kind"], d["issuer"], d["key"], d["serial"],
-                            d["cert_sha256"], d["spki_sha256"], s.size - 1)
+                            d["cert_sha256"], d["spki_sha256"], s.size - 1,
+                            s.pending_ca_profiles.pop(d["ca"], None))
+
+
+def _ca_cert_intent(s: LogState, d: Mapping[str, Any], time: str) -> None:
+    s.pending_ca_certs[(d["issuer"], d["serial"])] = dict(d)
+
+
+def _ca_certified(s: LogState, d: Mapping[str, Any], time: str) -> None:
+    s.pending_ca_certs.pop((d["issuer"], d["serial"]), None)
+    s.certificates += 1
+    if d["kind"] == "cross":
+        s.cross_keys[d["ca"]] = d["spki_sha256"]
+    fact = s.cas.get(d["ca"])
+    if d["current"] and fact is not None:  # the CA's certificate from now on
+        fact.issuer, fact.serial, fact.cert_sha256 = d["issuer"], d["serial"], d["cert_sha256"]
+        fact.seq, fact.profile = s.size - 1, d["profile"]
+
+
+def _ocsp_intent(s: LogState, d: Mapping[str, Any], time: str) -> None:
+    s.pending_ocsp[(d["ca"], d["serial"], d["this_update"])] = dict(d)
+
+
+def _ocsp_signed(s: LogState, d: Mapping[str, Any], time: str) -> None:
+    s.pending_ocsp.pop((d["ca"], d["serial"], d["this_update"]), None)
 
 
 _HANDLERS = {
@@ -306,6 +339,8 @@ _HANDLERS = {
     "revocation.rejected": _revocation_rejected,
     "crl.intent": _crl_intent, "crl.issued": _crl_issued,
     "ca.intent": _ca_intent, "ca.created": _ca_created,
+    "ca.cert.intent": _ca_cert_intent, "ca.certified": _ca_certified,
+    "ocsp.intent": _ocsp_intent, "ocsp.signed": _ocsp_signed,
 }
 
 
