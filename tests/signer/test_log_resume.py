@@ -45,6 +45,9 @@ def _events(log: CeremonyLog, session: int, n: int = 6, salt: str = "") -> None:
     log.append("session.open", {"n": session, "salt": salt}, at)
     if session == 0:
         _custody_events(log, at)
+        _lifecycle_events(log, at)
+        log.append("ca.intent", {"ca": "class1", "issuer": "root", "key": "k", "serial": "1f",
+                                 "subject": "CN=C1", "days": 10, "profile": "subca"}, at)
         log.append("ca.created", {"ca": "class1", "kind": "sub", "issuer": "root",
                                   "serial": "1f", "cert_sha256": "aa" * 32,
                                   "spki_sha256": "bb" * 32, "key": "k",
@@ -83,6 +86,20 @@ def _custody_events(log: CeremonyLog, at: str) -> None:
     log.append("key.backup", {"sha256": "cd" * 32}, at)
     log.append("quorum.rotate", {"set": "unlock", "identifier": 9, "threshold": 2,
                                  "shares": 3}, at)
+
+
+def _lifecycle_events(log: CeremonyLog, at: str) -> None:
+    """What issue 14 folds: pending further CA certificates and OCSP responses, cross keys."""
+    log.append("ca.cert.intent", {"ca": "ext", "issuer": "root", "kind": "cross",
+                                  "serial": "2a", "subject": "CN=Ext", "spki_sha256": "ee" * 32,
+                                  "days": 30, "profile": "cross", "input_sha256": "ab" * 32,
+                                  "approved_by": [1, 2]}, at)
+    log.append("ca.certified", {"ca": "ext2", "issuer": "root", "kind": "cross",
+                                "serial": "2b", "cert_sha256": "cd" * 32,
+                                "spki_sha256": "ef" * 32, "not_after": NA, "current": False,
+                                "profile": "cross", "lint_findings": []}, at)
+    log.append("ocsp.intent", {"ca": "root", "serial": "1f", "status": "good",
+                               "this_update": at, "next_update": NA}, at)
 
 
 def _home(tmp_path: Path, sessions: int = 3, salt: str = "") -> Path:
@@ -130,6 +147,8 @@ def test_the_state_round_trips_exactly(tmp_path):
     path = _home(tmp_path)
     state = _full(path).state
     assert state.custody.keys["k"].restored and state.custody.pending_rotation
+    assert state.pending_ca_certs and state.pending_ocsp and state.cross_keys
+    assert state.cas["class1"].profile == "subca"
     assert state_from_json(json.loads(json.dumps(state_to_json(state)))) == state
 
 
