@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from signer.cli import audit, batches, setup, transfer
+from signer.cli import audit, batches, cards, setup, transfer
 from signer.cli.common import Parser, common_options
 from signer.errors import SignerError, UsageError
 from signer.service.session import ERRORS, secure_process
@@ -19,7 +19,7 @@ from signer.version import version_line
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     **setup.COMMANDS, **batches.COMMANDS, "audit": audit.cmd_audit,
-    "transfer": transfer.cmd_transfer,
+    "transfer": transfer.cmd_transfer, "cards": cards.cmd_cards,
 }
 
 
@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     setup.add_parsers(cmd, Parser)
     batches.add_parsers(cmd, Parser)
     audit.add_parsers(cmd, Parser)
+    cards.add_parsers(cmd, Parser)
     tr = cmd("transfer", "move files across the air gap").add_subparsers(
         dest="sub", required=True, parser_class=Parser)
     transfer.add_parsers(cmd, tr)

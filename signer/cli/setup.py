@@ -26,6 +26,9 @@ def add_parsers(cmd: Command, parser_class: type[argparse.ArgumentParser]) -> No
                         "any M of whom unlock it")
     p.add_argument("--shares-out", type=Path, metavar="DIR",
                    help="an empty directory for the N share files (with --quorum)")
+    p.add_argument("--share-cards", type=Path, metavar="DIR",
+                   help="an empty directory for N printable share cards, HTML and PDF, one "
+                        "per custodian (with --quorum); check them with `signer cards check`")
     p.add_argument("--name", help="the appliance's name: the origin of its log checkpoints "
                                   "(default airgap-signer/TOKEN)")
 
@@ -67,11 +70,15 @@ def cmd_init(args: argparse.Namespace) -> None:
     shares = init_home(
         home, module=args.module, token_label=args.token, creds=credentials(args),
         rehearsal=args.rehearsal, quorum_spec=args.quorum, shares_out=args.shares_out,
-        at=at_of(args), name=args.name)
+        at=at_of(args), name=args.name, share_cards=args.share_cards)
     lines = [f"initialised {home} on token {args.token!r}"
              + (" (REHEARSAL)" if args.rehearsal else "")]
     for p in shares:
-        lines.append(f"  share file: {p} (give one to each custodian; never store them together)")
+        kind = "share card" if p.suffix in (".html", ".pdf") else "share file"
+        lines.append(f"  {kind}: {p} (give one to each custodian; never store them together)")
+    if args.share_cards:
+        lines.append(f"  print each card, then check it before sealing: signer cards check "
+                     f"{args.share_cards}")
     emit(args, {"home": str(home), "rehearsal": args.rehearsal,
                 "shares": [str(p) for p in shares]}, "\n".join(lines))
 

@@ -212,7 +212,8 @@ def find_problem(words: Sequence[str]) -> ShareProblem | None:
     if unknown:
         i = unknown[0]
         fix = None
-        if len(unknown) == 1 and len(ws) <= MAX_SEARCH_WORDS:  # the checksum may say which list word belongs there
+        # One unknown word: the checksum may say which list word belongs there.
+        if len(unknown) == 1 and len(ws) <= MAX_SEARCH_WORDS:
             fits = [idx for pos, idx in single_fixes([_INDEX.get(w, 0) for w in ws])
                     if pos == i]
             fix = WORDS[fits[0]] if len(fits) == 1 else None
