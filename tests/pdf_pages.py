@@ -36,8 +36,30 @@ def rasterise(pdf: Path, out_dir: Path, dpi: int = 150) -> list[Path]:
 
 
 def qr_texts(png: Path) -> tuple[list[str], list[str]]:
-    """The QR codes on a page, as (zxing-cpp's reading, zbar's reading)."""
+    """The QR codes on a page, as (zxing-cpp's reading, zbar's reading), their bytes taken
+    as UTF-8."""
     img = Image.open(png).convert("L")
-    zx = [b.text for b in zxingcpp.read_barcodes(img, formats=zxingcpp.BarcodeFormat.QRCode)]
+    zx = [b.bytes.decode("utf-8") for b in zxingcpp.read_barcodes(
+        img, formats=zxingcpp.BarcodeFormat.QRCode)]
     zb = [d.data.decode("utf-8") for d in pyzbar.decode(img) if d.type == "QRCODE"]
     return sorted(zx), sorted(zb)
+
+
+def shows(text: str, phrase: str, gap: int = 40) -> bool:
+    """Whether the words of ``phrase`` appear in ``text`` in order, each within ``gap`` words
+    of the one before. Text extraction interleaves the lines of neighbouring table cells, so a
+    value wrapped inside its cell comes back with other cells' words between its lines."""
+    tokens, want = text.split(), phrase.split()
+    for start, token in enumerate(tokens):
+        if token != want[0]:
+            continue
+        at, ok = start, True
+        for w in want[1:]:
+            window = tokens[at + 1:at + 1 + gap]
+            if w not in window:
+                ok = False
+                break
+            at = at + 1 + window.index(w)
+        if ok:
+            return True
+    return False

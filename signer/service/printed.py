@@ -50,6 +50,14 @@ class Fingerprint:
         return FINGERPRINT_QR_PREFIX + self.hex.upper()
 
 
+def digest_words(hexdigest: str, n: int = 8) -> str:
+    """PGP words of the first ``n`` bytes of a hex digest (what witnesses read aloud)."""
+    try:
+        return " ".join(pgp_words(bytes.fromhex(hexdigest)[:n]))
+    except (ValueError, TypeError):
+        return "(not a digest)"
+
+
 def home_fingerprint(log_public_key: bytes) -> Fingerprint:
     digest = hashlib.sha256(log_public_key).digest()
     return Fingerprint(digest.hex(), " ".join(pgp_words(digest[:8])))
@@ -60,8 +68,11 @@ def home_fingerprint(log_public_key: bytes) -> Fingerprint:
 def qr_matrix(text: str) -> list[list[bool]]:
     """The QR code of ``text`` (error correction M, for paper), dark modules True, no quiet
     zone (the drawing functions leave it)."""
+    # Non-ASCII text goes in as UTF-8 bytes: zint would otherwise pick a legacy code page
+    # (a checkpoint note's em dash became cp1252 0x97), which readers take for Latin-1.
+    content: str | bytes = text if text.isascii() else text.encode("utf-8")
     try:
-        code = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode, ec_level="M")
+        code = zxingcpp.create_barcode(content, zxingcpp.BarcodeFormat.QRCode, ec_level="M")
     except ValueError as exc:  # zint: too long
         raise SignerError(f"{len(text)} characters do not fit a QR code") from exc
     img = Image.fromarray(code.to_image(scale=1, add_quiet_zones=False))
@@ -82,14 +93,15 @@ def _runs(row: list[bool]) -> list[tuple[int, int]]:
 
 
 def qr_svg(text: str, size_mm: float = 35, label: str = "QR code") -> Markup:
-    """An inline SVG (no image file, no link: the page stays self-contained)."""
+    """An inline SVG (no image file, no link, not even a namespace URL: HTML5 needs none; the
+    page stays self-contained)."""
     m = qr_matrix(text)
     n = len(m) + 2 * QUIET
     path = "".join(f"M{x + QUIET} {y + QUIET}h{w}v1h-{w}z"
                    for y, row in enumerate(m) for x, w in _runs(row))
     return Markup(
         f'<svg class="qr" role="img" aria-label="{Markup.escape(label)}" '
-        f'xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {n} {n}" width="{size_mm}mm" '
+        f'viewBox="0 0 {n} {n}" width="{size_mm}mm" '
         f'height="{size_mm}mm" shape-rendering="crispEdges"><rect width="{n}" height="{n}" '
         f'fill="#fff"/><path fill="#000" d="{path}"/></svg>')
 
