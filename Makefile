@@ -21,7 +21,7 @@ UV_COMPILE := $(LOCK_TOOL)/bin/uv pip compile --no-config --quiet --generate-has
   --python-version 3.11 --python-platform x86_64-manylinux_2_36 --only-binary :all: \
   --preview-features artifact-hash-filtering --custom-compile-command "make lock" $(LOCK_FLAGS)
 
-.PHONY: test demo deps test-deps system test-system venv lint lock offline-bundle bench clean
+.PHONY: test demo deps test-deps system test-system venv lint lock cli-docs offline-bundle bench clean
 
 # Installs whichever of PACKAGES are missing (apt-get, as root or with sudo).
 define apt_install
@@ -77,6 +77,11 @@ lock: $(LOCK_TOOL)/bin/uv
 $(LOCK_TOOL)/bin/uv:
 	$(PYTHON) -m venv $(LOCK_TOOL)
 	$(LOCK_TOOL)/bin/python -m pip install -q uv==$(UV_VERSION)
+
+# The man page and bash completion, made from the parser: build/signer.1, build/signer.bash
+# (`make offline-bundle` makes its own copies; install.sh installs them).
+cli-docs: venv
+	$(PY) scripts/cli_docs.py --out build
 
 # The air-gapped machine's install, in one directory (OFFLINE): wheels, lock, Debian packages,
 # install.sh, README and SHA256SUMS. Run on a networked Debian 12 machine; see README.md.
