@@ -67,8 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"signer: usage error: {exc}", file=sys.stderr)
         return 2
-    except ERRORS as exc:
-        print(f"signer: error: {exc}", file=sys.stderr)
+    except ERRORS as exc:  # its message, never its Python class name (issue 15)
+        print(f"signer: error: {str(exc) or 'refused (no reason was given)'}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("signer: interrupted", file=sys.stderr)

@@ -448,6 +448,10 @@ def cross_check(log_path: Path, ledger: Ledger, version: str) -> Findings:
     try:
         Replay(ledger, version, out).run(log_path)
     except (KeyError, TypeError, ValueError, DecisionError) as exc:
-        out.problems.append(f"the log's entries cannot be replayed ({type(exc).__name__}: "
-                            f"{exc}); the home predates this version or was edited")
+        # Said in the auditor's words, not Python's (no exception class names, issue 15).
+        why = (f"a field is missing: {exc}" if isinstance(exc, KeyError) else
+               f"a field has the wrong type or value: {exc}" if not isinstance(exc, DecisionError)
+               else str(exc))
+        out.problems.append(f"the log's entries cannot be replayed ({why}); the home "
+                            "predates this version or was edited")
     return out

@@ -8,6 +8,7 @@ issued and the log verified. No sleeps: workers are awaited.
 from __future__ import annotations
 
 import json
+import re
 
 from textual.widgets import DataTable
 
@@ -94,7 +95,9 @@ def test_import_and_review_with_refused_filter(ra_home):
             await pilot.press("f")
             assert table.row_count == 2
             assert "showing refused only" in text_of(pilot, "#counts")
-            assert "name.unverified" in text_of(pilot, "#detail")
+            detail = text_of(pilot, "#detail")
+            assert "name.unverified" in detail and "bank.example.com" in detail
+            assert "names (verified)" not in detail  # refused: its names were not all verified
             await pilot.press("down")
             assert "csr.parse" in text_of(pilot, "#detail")
             await pilot.press("f")
@@ -117,16 +120,23 @@ def test_sign_export_and_log_verification(ra_home, tmp_path):
             assert isinstance(pilot.app.screen, SignScreen)
             await pilot.press("enter")
             await settle(pilot)
-            assert "2 issued now" in text_of(pilot, "#sign-result")
+            result = text_of(pilot, "#sign-result")
+            assert "2 issued now" in result
             assert "2 of 2" in text_of(pilot, "#sign-rate")
-            await pilot.press("ctrl+e")
+            # The key the screen names is the key it reacts to (it said "e" for ctrl+e).
+            key = re.search(r"\n(\S+): export the result bundle", result)
+            assert key is not None and key[1] == "ctrl+e"
+            await pilot.press(key[1])
             assert isinstance(pilot.app.screen, ExportScreen)
             await pilot.press("home", "ctrl+k")
             await paste_text(pilot, str(out))
             await pilot.press("enter")
             await settle(pilot)
-            assert "read it back: identical" in text_of(pilot, "#export-result"), error_text(pilot)
-            await pilot.press("ctrl+o")
+            exported = text_of(pilot, "#export-result")
+            assert "read it back: identical" in exported, error_text(pilot)
+            qr_key = re.search(r"(\S+): show as QR frames", exported)
+            assert qr_key is not None
+            await pilot.press(qr_key[1])
             await settle(pilot)
             assert "QR v20" in text_of(pilot, "#qr-caption")  # more in tests/tui/test_tui_qr.py
             await pilot.press("escape", "escape", "l")
