@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from signer.quorum import derive_pin as quorum_derive_pin
+from signer.core.quorum import derive_pin as quorum_derive_pin
 
 from hsm.errors import PinPolicyError
 from hsm.pins import (
