@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from signer.core.quorum import derive_pin as quorum_derive_pin
 
 from hsm.errors import PinPolicyError
 from hsm.pins import (
@@ -16,6 +15,7 @@ from hsm.pins import (
     login_mode,
     plan_pin,
 )
+from signer.core.quorum import derive_pin as quorum_derive_pin
 
 MASTER = bytes(range(32))
 HEX, B32 = PinEncoding.HEX, PinEncoding.BASE32
