@@ -24,8 +24,10 @@ class PtyRun:
 
 def run_in_pty(args: Sequence[str | Path], *, home: Path | None = None,
                answers: Sequence[tuple[str, str]] = (), columns: int = 100,
-               deadline: float = 300) -> PtyRun:
-    """`signer ARGS` on a pty; each (prompt, reply) is typed when the prompt appears."""
+               deadline: float = 300, stdout_to: Path | None = None) -> PtyRun:
+    """`signer ARGS` on a pty; each (prompt, reply) is typed when the prompt appears.
+    With ``stdout_to``, stdout goes to that file (as `> FILE` would) and only stdin and
+    stderr are the terminal."""
     cmd = [sys.executable, "-m", "signer.cli"]
     if home is not None:
         cmd += ["--home", str(home)]
@@ -36,6 +38,8 @@ def run_in_pty(args: Sequence[str | Path], *, home: Path | None = None,
     pid, fd = pty.fork()
     if pid == 0:  # the child: the pty is its controlling terminal
         os.chdir(ROOT)
+        if stdout_to is not None:
+            os.dup2(os.open(stdout_to, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 1)
         os.execvpe(cmd[0], cmd, env)
     out = b""
     pending = list(answers)

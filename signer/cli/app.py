@@ -13,6 +13,7 @@ from typing import Any
 
 from signer.cli import audit, batches, cards, setup, transfer
 from signer.cli.common import Parser, common_options
+from signer.cli.progress import bars
 from signer.errors import SignerError, UsageError
 from signer.service.session import ERRORS, secure_process
 from signer.version import version_line
@@ -63,7 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     secure_process()  # I10: no core dump of a process that may hold a PIN or shares
     args = build_parser().parse_args(argv)
     try:
-        COMMANDS[args.command](args)
+        with bars(args):  # on stderr, at a terminal, without --json
+            COMMANDS[args.command](args)
     except UsageError as exc:
         print(f"signer: usage error: {exc}", file=sys.stderr)
         return 2

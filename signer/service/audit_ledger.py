@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
+from signer.core import progress
 from signer.core.config import parse_config
 from signer.core.crl import REASONS, crl_signed_by
 from signer.core.decision import DecisionError, StoredDecision, decision_sha256
@@ -142,7 +144,10 @@ class Replay:
 
     def run(self, log_path: Path) -> None:
         with open(log_path, "rb") as f:
+            total, done = os.fstat(f.fileno()).st_size, 0
             for line in f:
+                done += len(line)
+                progress.report("replaying the log against the ledger", done, total, "B")
                 entry = json.loads(line)
                 seq, kind, data = entry["seq"], entry["type"], entry["data"]
                 handler = getattr(self, "on_" + kind.replace(".", "_"), None)
