@@ -184,7 +184,10 @@ class ShareEntry(Vertical):
         if problem is None:
             self.post_message(self.Complete(list(self.words)))
             return
-        self.post_message(self.Verdict(problem.message(suggest=True)))
+        text = problem.message(suggest=True)
+        if not problem.position:  # nothing to point at: the custodian reads the card again
+            text += "; \u2191 goes back to a word to correct it"
+        self.post_message(self.Verdict(text))
         self._go_to(problem)
 
     def _go_to(self, problem: ShareProblem) -> None:
