@@ -17,6 +17,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from signer.core import progress
 from signer.core.clock import format_time
 from signer.core.crl import CRLResult, build_crl, check_reason, crl_digest, crl_signed_by
 from signer.core.lint import lint_crl, sign_crl
@@ -143,10 +144,14 @@ def issue_crl(session: Session, ca: str, *, batch_id: str | None = None,
     check_new_output(stored)
     session.record(CrlIntent(ca=ca, number=number, entries=len(entries),
                           this_update=format_time(now), next_update=format_time(next_update)))
+    progress.report(f"CRL {number} of {ca}: lint, sign, verify", 0, 3)
     linted = lint_crl(builder, key.public_key(), f"CRL {number} of {ca!r}", sample)
+    progress.report(f"CRL {number} of {ca}: lint, sign, verify", 1, 3)
     crl = sign_crl(linted, key, f"CRL {number} of {ca!r}")
+    progress.report(f"CRL {number} of {ca}: lint, sign, verify", 2, 3)
     if not crl_signed_by(crl, issuer_cert):  # I5, against the certificate
         raise SignerError(f"CRL {number} of {ca!r} does not verify against the CA certificate")
+    progress.report(f"CRL {number} of {ca}: lint, sign, verify", 3, 3)
     der = crl.public_bytes(serialization.Encoding.DER)
     sha = crl_digest(crl)
     row = CRLRow(ca, number, format_time(now), format_time(next_update), der, sha, batch_id)

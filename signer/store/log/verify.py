@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from signer.core import progress
 from signer.core.canonical import canonical_json
 from signer.core.checkpoint import Checkpoint, check_origin, parse_signed_checkpoint
 from signer.errors import LogError
@@ -111,6 +112,7 @@ def verify_log(
     state = LogState()  # the same fold as CeremonyLog.open: what verifies also opens
     try:
         with open(path, "rb") as f:
+            total = os.fstat(f.fileno()).st_size
             try:
                 for line in iter_lines(f):
                     if anchor_cp is not None and scanner.builder.size == anchor_cp.size:
@@ -118,6 +120,7 @@ def verify_log(
                     obj, _, cp = scanner.feed(line)
                     fold(state, obj)
                     consumed += len(line) + 1
+                    progress.report("verifying the ceremony log", consumed, total, "B")
                     kind = obj["type"]
                     if kind in counts or len(counts) < _MAX_COUNTED_TYPES:
                         counts[kind] = counts.get(kind, 0) + 1

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, overload
 
+from signer.core import progress
 from signer.core.canonical import canonical_json
 from signer.core.checkpoint import (
     Checkpoint,
@@ -113,6 +114,7 @@ class CeremonyLog:
         scanner = Scanner(origin, checkpoint_of_note_unverified)
         try:
             with open(path, "rb") as f:
+                total = os.fstat(f.fileno()).st_size
                 for line in iter_lines(f):
                     obj, leaf, cp = scanner.feed(line)
                     log._leaves.buf += leaf
@@ -121,6 +123,7 @@ class CeremonyLog:
                     log._offsets.append(log._file_size)
                     log._file_size += len(line) + 1
                     fold(log.state, obj)
+                    progress.report("reading the ceremony log", log._file_size, total, "B")
         except BadEntry as exc:
             n = scanner.builder.size
             raise LogError(f"{path}: line {n + 1} (seq {n}): {exc}") from None
