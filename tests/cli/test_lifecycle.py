@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from tests.conftest import AT, run_signer
+from tests.conftest import AT, ROOT, run_signer
 from tests.factories import facts, make_csr, pack
 from tests.pkilint_check import pkilint_errors
 
@@ -545,10 +545,14 @@ def test_recertifying_a_ca_whose_token_key_was_replaced_is_refused(life, home, t
                "tok = lib.get_token(token_label='lifecycle')\n"
                "with tok.open(user_pin=open(sys.argv[2]).read().strip(), rw=True) as s:\n"
                "    for o in list(s.get_objects({pkcs11.Attribute.LABEL: 'doomed-key'})):\n"
-               "        o.destroy()\n")
+               "        o.destroy()\n"
+               # The insider's own key under the same label (the CLI refuses a label twice).
+               "from hsm.token import Token\n"
+               "t = Token(sys.argv[1], label='lifecycle')\n"
+               "t.login(open(sys.argv[2]).read().strip())\n"
+               "t.generate_key('doomed-key', 'ec-p256')\n")
     subprocess.run([sys.executable, "-c", destroy, life.module, str(life.pin)], check=True,
-                   env=token_env.env(), capture_output=True)
-    ok(life, home, "key", "generate", "doomed-key", "--algorithm", "ec-p256", at=T2)
+                   env=token_env.env(), capture_output=True, cwd=ROOT)
     log_before = (home / "log" / "ceremony.jsonl").read_text().count('"ca.cert.intent"')
     refused(life, home, "ca", "recertify", "doomed", at=T2, code="ca.key")
     assert (home / "log" / "ceremony.jsonl").read_text().count('"ca.cert.intent"') == \
