@@ -36,13 +36,19 @@ from signer.core.config import Config, parse_quorum
 from signer.core.profiles import spki_sha256
 from signer.core.tokens import MAIN
 from signer.errors import AirGapError, ConfigError, LogError, SignerError
+from signer.service import crash_tail
 from signer.service.completion import complete_interrupted
 from signer.service.tokenset import TokenSet
 from signer.store import airgap
 from signer.store.home import HomePaths, load_config, sys_net
 from signer.store.ledger import CARecord, Ledger
 from signer.store.log import CeremonyLog, Entry, events
-from signer.store.log.recovery import CONFIRMATION, PROCEDURE, check_log_for_session
+from signer.store.log.recovery import (
+    CONFIRMATION,
+    PROCEDURE,
+    CrashTail,
+    check_log_for_session,
+)
 from signer.store.log.state import LogState
 from signer.store.secrets import read_secret_file, secure_process
 from signer.version import session_facts
@@ -106,6 +112,7 @@ class Session:
         self.tokens = TokenSet(self.config, lambda: self.state.custody, self._token_opened)
         self._main: Token | None = None
         self._time: dt.datetime | None = None
+        self._crash_tail: CrashTail | None = None
         self.interfaces: list[str] = []
         self.share_indices: list[int] = []
         self.session_start = self.log.size
@@ -165,6 +172,8 @@ class Session:
             self._check_log_key()
             self._check_log_verifies(recovery)
             self._open(at)
+            if self._crash_tail is not None:
+                crash_tail.record(self, self._crash_tail)
         except BaseException:
             self._drop_token()
             raise
@@ -221,6 +230,10 @@ class Session:
     def _check_log_verifies(self, recovery: bool) -> None:
         root = check_log_for_session(self.paths.log, self.config.appliance_name,
                                      self.log_public_key(), recovery=recovery)
+        if isinstance(root, CrashTail):  # I2: a clean crash tail is completed, if it may be
+            crash_tail.judge(self, root)
+            self._crash_tail = root
+            return
         # The facts this session acts on were folded when the log was opened; they must be
         # the facts of the log that just verified (nothing changed the file in between).
         if root is not None and root != self.log.root_at(self.log.size).hex():
