@@ -40,5 +40,6 @@ def test_runbook_blocks_run(tmp_path: Path) -> None:
     assert "Traceback" not in r.stderr
     assert (tmp_path / "result-1" / "certs" / "m1.pem").exists()
     assert "RESULT: OK" in r.stdout
-    assert r.stdout.count("matches the card file: seal it") == 3  # the check before sealing
+    # The check before sealing: three cards at init, one of the rotated set.
+    assert r.stdout.count("matches the card file: seal it") == 4
     assert (tmp_path / "ceremony-report.pdf").read_bytes().startswith(b"%PDF-")
