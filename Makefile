@@ -3,10 +3,11 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# The appliance's Debian packages (one list: the offline bundle carries the same), and
-# what only tests need: chromium (renders the audit report) and gcc (builds a PIN-pad shim).
+# The appliance's Debian packages (one list: the offline bundle carries the same; `make demo`
+# needs nothing more), and what only tests add: chromium (renders the HTML audit report), gcc
+# (builds a PIN-pad shim), poppler-utils (reads printed PDFs back: pdftotext, pdftoppm).
 APPLIANCE_DEBS := $(shell grep -v '^\#' scripts/offline/debian-packages.txt)
-APT_PACKAGES := $(APPLIANCE_DEBS) chromium gcc
+TEST_DEBS := chromium gcc poppler-utils
 STAMP := $(VENV)/.installed
 # requirements.lock: the appliance (runtime dependencies); requirements-test.lock: what only
 # the tests add, layered on it. Both hold every file's SHA-256; `make lock` writes them.
@@ -20,15 +21,23 @@ UV_COMPILE := $(LOCK_TOOL)/bin/uv pip compile --no-config --quiet --generate-has
   --python-version 3.11 --python-platform x86_64-manylinux_2_36 --only-binary :all: \
   --preview-features artifact-hash-filtering --custom-compile-command "make lock" $(LOCK_FLAGS)
 
-.PHONY: test demo deps system venv lint lock offline-bundle bench clean
+.PHONY: test demo deps test-deps system test-system venv lint lock cli-docs offline-bundle bench clean
 
-system:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# Installs whichever of PACKAGES are missing (apt-get, as root or with sudo).
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
+endef
+
+system:
+	$(call apt_install,$(APPLIANCE_DEBS))
+
+test-system:
+	$(call apt_install,$(APPLIANCE_DEBS) $(TEST_DEBS))
 
 # The virtualenv is exactly the lock files: rebuilt from scratch whenever they (or
 # pyproject.toml, or the version) change, so nothing left over from an earlier lock is tested.
@@ -43,7 +52,9 @@ venv: $(STAMP)
 
 deps: system venv
 
-test: deps
+test-deps: test-system venv
+
+test: test-deps
 	$(VENV)/bin/ruff check signer hsm transfer tests bench fuzz scripts
 	$(VENV)/bin/mypy --strict signer hsm transfer
 	$(PY) -m pytest -q
@@ -66,6 +77,11 @@ lock: $(LOCK_TOOL)/bin/uv
 $(LOCK_TOOL)/bin/uv:
 	$(PYTHON) -m venv $(LOCK_TOOL)
 	$(LOCK_TOOL)/bin/python -m pip install -q uv==$(UV_VERSION)
+
+# The man page and bash completion, made from the parser: build/signer.1, build/signer.bash
+# (`make offline-bundle` makes its own copies; install.sh installs them).
+cli-docs: venv
+	$(PY) scripts/cli_docs.py --out build
 
 # The air-gapped machine's install, in one directory (OFFLINE): wheels, lock, Debian packages,
 # install.sh, README and SHA256SUMS. Run on a networked Debian 12 machine; see README.md.

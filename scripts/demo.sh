@@ -28,7 +28,11 @@ S=("$V/signer" --home "$D/home")
 
 step "2. Initialise the appliance: rehearsal home, 2-of-3 custodian shares, log key in the token"
 run "${S[@]}" init --module "$MODULE" --token airgap-demo --rehearsal --quorum 2/3 \
-    --shares-out "$D/shares" --pin-file "$D/token/user.pin" --name rehearsal.community-ca.example
+    --shares-out "$D/shares" --share-cards "$D/cards" --pin-file "$D/token/user.pin" \
+    --name rehearsal.community-ca.example
+# Each custodian would print a card, type it back, and seal it; here the share files stand in.
+run "$V/signer" cards check "$D/cards" --share "$D/shares/share-1-of-3.txt" \
+    --share "$D/shares/share-2-of-3.txt" --share "$D/shares/share-3-of-3.txt"
 # Custodians 1 and 3 unlock every later step; nobody knows the token PIN any more.
 AUTH=(--share "$D/shares/share-1-of-3.txt" --share "$D/shares/share-3-of-3.txt")
 
@@ -134,6 +138,7 @@ step "Made in ./demo"
 cat <<TXT
   demo/home            the appliance's home: signer.toml, ledger.sqlite, log/ceremony.jsonl, certs/, crls/
   demo/shares          the three custodian share files (2 of 3 unlock the token)
+  demo/cards           their printable cards (HTML and PDF, one page per custodian)
   demo/online          the RA side: ra.key, CSRs, batch-1.req, result-1.res, result-1/ (unpacked), class1.crl
 Verify it yourself:
   openssl verify -CAfile demo/home/certs/root.pem demo/home/certs/class1.pem demo/home/certs/class3.pem

@@ -15,7 +15,8 @@ The directory it makes (it never writes over an existing one):
                        machine's own apt lists are neither used nor changed)
     softhsm-config/    make-token.sh, for a rehearsal token
     doc/               README.md, OPERATIONS.md and docs/*.md
-    man/, completion/  signer's man page and bash completion, if the project has them
+    man/, completion/  signer's man page and bash completion, made from its parser
+                       (scripts/cli_docs.py)
     install.sh         the installer for the air-gapped machine (scripts/offline/install.sh.in)
     README             for the operator (scripts/offline/README.in)
     SHA256SUMS         the SHA-256 of every other file; its own SHA-256 is printed here as hex
@@ -379,14 +380,15 @@ def copy_docs(out: Path) -> None:
     (out / "softhsm-config").mkdir()
     for name in ("make-token.sh", "softhsm2.conf.in"):
         shutil.copy2(ROOT / "softhsm-config" / name, out / "softhsm-config" / name)
-    # A man page and bash completion, when the project has them; install.sh installs them.
-    if pages := sorted((ROOT / "man").glob("*.1")):
-        (out / "man").mkdir()
-        for page in pages:
-            shutil.copy2(page, out / "man" / page.name)
-    if (ROOT / "completion" / "signer.bash").is_file():
-        (out / "completion").mkdir()
-        shutil.copy2(ROOT / "completion" / "signer.bash", out / "completion" / "signer.bash")
+
+
+def cli_docs(out: Path, scratch: Path) -> None:
+    """The man page and bash completion, generated from the parser of the code being bundled
+    (scripts/cli_docs.py, as `make cli-docs`); install.sh installs them."""
+    run([sys.executable, str(ROOT / "scripts" / "cli_docs.py"), "--out", str(scratch / "cli")])
+    for sub, name in (("man", "signer.1"), ("completion", "signer.bash")):
+        (out / sub).mkdir()
+        shutil.copy2(scratch / "cli" / name, out / sub / name)
 
 
 def write_sums(out: Path) -> str:
@@ -426,6 +428,7 @@ def make_bundle(out: Path, debs: bool, allow_dirty: bool) -> str:
             (tree / "debs").mkdir()
             download_debs(apt, tree / "debs", closure)
         copy_docs(tree)
+        cli_docs(tree, scratch)
         write_install_sh(tree, package_wheel.name, lock_sha256)
         write_readme(tree, commit, lock_sha256, closure)
         for path in tree.rglob("*"):  # readable by whoever installs it; only install.sh and

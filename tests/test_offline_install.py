@@ -133,7 +133,8 @@ def installed(bundle: Bundle, tmp_path_factory: pytest.TempPathFactory) -> Insta
 def test_the_bundle_holds_what_the_air_gapped_machine_needs(bundle: Bundle) -> None:
     d = bundle.dir
     for name in ("install.sh", "README", "SHA256SUMS", "requirements.lock",
-                 "softhsm-config/make-token.sh", "doc/OPERATIONS.md"):
+                 "softhsm-config/make-token.sh", "doc/OPERATIONS.md", "man/signer.1",
+                 "completion/signer.bash"):
         assert (d / name).is_file(), name
     assert (d / "requirements.lock").read_bytes() == LOCK.read_bytes()
     assert os.access(d / "install.sh", os.X_OK)
@@ -222,6 +223,11 @@ def test_installs_offline_exactly_the_lock(installed: Installed, tmp_path: Path)
     listed = {canonicalize_name(d["name"]): d["version"] for d in json.loads(r.stdout)}
     assert listed == {**lock_pins(), "airgap-signer": VERSION}
     assert (installed.prefix / "share/airgap-signer/doc/OPERATIONS.md").is_file()
+    # The man page and bash completion, made from the parser (tests/test_cli_docs.py).
+    page = (installed.prefix / "share/man/man1/signer.1").read_text()
+    assert page.startswith(".TH SIGNER 1") and '.SS "signer audit report"' in page
+    completion = installed.prefix / "share/bash-completion/completions/signer"
+    assert "_shtab_signer_audit_subparsers=(" in completion.read_text()
 
 
 def test_signer_version_names_the_lock(installed: Installed, tmp_path: Path) -> None:
@@ -266,8 +272,9 @@ def dpkg_has(name: str, version: str) -> bool:
 
 def test_the_system_install_takes_only_what_the_machine_lacks(bundle: Bundle,
                                                                tmp_path: Path) -> None:
-    """install.sh without --no-system, with apt-get replaced by a recorder and a
-    /usr/local/bin of its own (a mount namespace): nothing on this machine changes."""
+    """install.sh without --no-system, with apt-get replaced by a recorder, and a
+    /usr/local/bin, /usr/local/share/man and /etc/bash_completion.d of its own (a mount
+    namespace): nothing on this machine changes."""
     if subprocess.run(["unshare", "--mount", "--net", "true"], capture_output=True).returncode:
         pytest.skip("needs root for a mount namespace (CI runs as root)")
     shim, args = tmp_path / "shim", tmp_path / "apt-get.args"
@@ -275,15 +282,19 @@ def test_the_system_install_takes_only_what_the_machine_lacks(bundle: Bundle,
     (shim / "apt-get").write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {args}\n')
     (shim / "apt-get").chmod(0o755)
     prefix = tmp_path / "opt" / "airgap-signer"
-    script = ('mount -t tmpfs tmpfs /usr/local/bin && bash "$0" --prefix "$1" --expect "$2" '
-              '&& readlink /usr/local/bin/signer')
+    script = ('for d in /usr/local/bin /usr/local/share/man /etc/bash_completion.d; do '
+              'mkdir -p "$d" && mount -t tmpfs tmpfs "$d" || exit 1; done; '
+              'bash "$0" --prefix "$1" --expect "$2" && readlink /usr/local/bin/signer '
+              '/usr/local/share/man/man1/signer.1 /etc/bash_completion.d/signer')
     env = {**offline_env(tmp_path), "PATH": f"{shim}:{os.environ['PATH']}"}
     r = subprocess.run(["unshare", "--mount", "--net", "bash", "-c", script,
                         str(bundle.dir / "install.sh"), str(prefix), bundle.digest],
                        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900,
                        stdin=subprocess.DEVNULL)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stdout.splitlines()[-1] == str(prefix / "bin" / "signer")
+    assert r.stdout.splitlines()[-3:] == [  # the command, its man page and its completion
+        str(prefix / "bin" / "signer"), str(prefix / "share/man/man1/signer.1"),
+        str(prefix / "share/bash-completion/completions/signer")]
     passed = args.read_text().splitlines() if args.exists() else []
     assert passed[:4] == ["install", "--yes", "--no-download", "--no-install-recommends"] or not passed
     for deb in sorted((bundle.dir / "debs").glob("*.deb")):

@@ -30,7 +30,7 @@ def test_runbook_blocks_run(tmp_path: Path) -> None:
         "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
         "MODULE": MODULE, "TOKEN": "runbook", "WORK": str(tmp_path),
         "SIGNER_HOME": str(tmp_path / "home"), "MEDIA": str(tmp_path / "media"),
-        "SHARES": str(tmp_path / "shares"),
+        "SHARES": str(tmp_path / "shares"), "CARDS": str(tmp_path / "cards"),
         # A confirmed time just past, so openssl (which uses the clock) accepts the results.
         "AT": (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
@@ -40,3 +40,6 @@ def test_runbook_blocks_run(tmp_path: Path) -> None:
     assert "Traceback" not in r.stderr
     assert (tmp_path / "result-1" / "certs" / "m1.pem").exists()
     assert "RESULT: OK" in r.stdout
+    # The check before sealing: three cards at init, one of the rotated set.
+    assert r.stdout.count("matches the card file: seal it") == 4
+    assert (tmp_path / "ceremony-report.pdf").read_bytes().startswith(b"%PDF-")

@@ -11,15 +11,16 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from signer.cli import audit, batches, custody, lifecycle, setup, transfer
+from signer.cli import audit, batches, cards, custody, lifecycle, setup, transfer
 from signer.cli.common import Parser, common_options
+from signer.cli.progress import bars
 from signer.errors import SignerError, UsageError
 from signer.service.session import ERRORS, secure_process
 from signer.version import version_line
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     **setup.COMMANDS, **batches.COMMANDS, **custody.COMMANDS, "audit": audit.cmd_audit,
-    "transfer": transfer.cmd_transfer,
+    "transfer": transfer.cmd_transfer, "cards": cards.cmd_cards,
 }
 
 
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     lifecycle.add_parsers(cmd, Parser)
     batches.add_parsers(cmd, Parser)
     audit.add_parsers(cmd, Parser)
+    cards.add_parsers(cmd, Parser)
     tr = cmd("transfer", "move files across the air gap").add_subparsers(
         dest="sub", required=True, parser_class=Parser)
     transfer.add_parsers(cmd, tr)
@@ -64,12 +66,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     secure_process()  # I10: no core dump of a process that may hold a PIN or shares
     args = build_parser().parse_args(argv)
     try:
-        COMMANDS[args.command](args)
+        with bars(args):  # on stderr, at a terminal, without --json
+            COMMANDS[args.command](args)
     except UsageError as exc:
         print(f"signer: usage error: {exc}", file=sys.stderr)
         return 2
-    except ERRORS as exc:
-        print(f"signer: error: {exc}", file=sys.stderr)
+    except ERRORS as exc:  # its message, never its Python class name (issue 15)
+        print(f"signer: error: {str(exc) or 'refused (no reason was given)'}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("signer: interrupted", file=sys.stderr)

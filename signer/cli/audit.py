@@ -10,7 +10,7 @@ from signer.cli.common import Command, at_of, credentials, emit, home_of, witnes
 from signer.errors import SignerError
 from signer.service import auditing
 from signer.service.online import load_public_key
-from signer.service.report import checkpoint_summary
+from signer.service.report import check_outputs, checkpoint_summary
 from transfer.appkey import load_app_key
 
 
@@ -26,8 +26,11 @@ def add_parsers(cmd: Command, parser_class: type[argparse.ArgumentParser]) -> No
     p.add_argument("--pubkey", type=Path,
                    help="the appliance's public key as the RA pinned it (default: from HOME)")
     cmd("checkpoint", "print the latest signed checkpoint, for witnesses", au)
-    p = cmd("report", "write the ceremony report: a self-contained, printable HTML page", au)
-    p.add_argument("--out", type=Path, required=True, help="the HTML file (never overwritten)")
+    p = cmd("report", "write the ceremony report: self-contained and printable, as HTML or "
+                      "PDF (the PDF needs no browser)", au)
+    p.add_argument("--out", type=Path, action="append", required=True, metavar="FILE",
+                   help="the report file: FILE.html or FILE.pdf, by its name; repeat for both "
+                        "from one verification (never overwritten)")
     p.add_argument("--log", type=Path, help="a ceremony log (default HOME/log/ceremony.jsonl)")
     p.add_argument("--pubkey", type=Path, help="the appliance's public key (default: from HOME)")
     p = cmd("recover", "recover the log after a crash (unsigned tail, torn last line); logged",
@@ -61,6 +64,8 @@ def cmd_audit(args: argparse.Namespace) -> None:
 
 
 def _verify(args: argparse.Namespace, home: Path) -> None:
+    if args.sub == "report":
+        check_outputs(args.out)
     key = load_public_key(args.pubkey, appliance=True) if args.pubkey else None
     anchor = None
     if getattr(args, "checkpoint", None):
@@ -72,11 +77,11 @@ def _verify(args: argparse.Namespace, home: Path) -> None:
                                   bundles=getattr(args, "bundle", None), anchor=anchor)
     first = report.log.first_error or (report.problems[0] if report.problems else None)
     if args.sub == "report":
-        facts = auditing.report_home(home, args.out, report, args.log)
-        emit(args, {"out": str(args.out), "ok": report.ok, "entries": facts.entries,
-                    "issued": facts.issued, "refused": facts.refused},
-             f"wrote {args.out}: {facts.entries} entries, verification "
-             + ("OK" if report.ok else "FAILED"))
+        facts = auditing.report_home(home, args.out, report, args.log, key)
+        emit(args, {"out": [str(p) for p in args.out], "ok": report.ok,
+                    "entries": facts.entries, "issued": facts.issued, "refused": facts.refused},
+             f"wrote {', '.join(str(p) for p in args.out)}: {facts.entries} entries, "
+             "verification " + ("OK" if report.ok else "FAILED"))
         if not report.ok:  # the page is written; the exit code still says the audit failed
             raise SignerError(f"report written, but the audit failed: {first}")
         return

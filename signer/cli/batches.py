@@ -10,6 +10,7 @@ from typing import Any
 
 from signer.cli import online
 from signer.cli.common import Command, emit, in_session, read_only, words
+from signer.cli.progress import keep_signing
 from signer.service import batches, ra
 from signer.service.export import export_batch
 from signer.service.online import load_public_key
@@ -123,7 +124,7 @@ def cmd_batch(args: argparse.Namespace) -> None:
             f"{r['id']:24} {r['ra']:12} seq {r['sequence']:<5} {r['state']}" for r in rows)
             or "(none)")
     elif args.sub == "sign":
-        rep = in_session(args, sign_batch, args.id, args.approve_ca)
+        rep = in_session(args, sign_batch, args.id, args.approve_ca, keep_signing)
         lines = [f"batch {rep.batch}: {rep.issued} issued now, {rep.already} issued before, "
                  f"{rep.revoked} revocations"]
         lines += [f"  FAILED {f['id']}: {f['code']}: {f['message']}" for f in rep.failed]

@@ -63,8 +63,12 @@ def add_parsers(cmd: Command, parser_class: type[argparse.ArgumentParser]) -> No
                                                              parser_class=parser_class)
     p = cmd("rotate", "retire a share set: a new secret, new shares, every token re-keyed", q)
     p.add_argument("--quorum", metavar="M/N", required=True, help="the new set's M of N")
-    p.add_argument("--shares-out", type=Path, required=True, metavar="DIR",
+    p.add_argument("--shares-out", type=Path, metavar="DIR",
                    help="an empty directory for the new share files")
+    p.add_argument("--share-cards", type=Path, metavar="DIR",
+                   help="an empty directory for the new set's printable cards, HTML and PDF "
+                        "(besides or instead of --shares-out); check them with `signer cards "
+                        "check` before sealing")
     p.add_argument("--backup", action="store_true",
                    help="rotate the backup set instead (needs --so-pin-file and --backup-out)")
     p.add_argument("--so-pin-file", type=Path, help="the SO PIN (with --backup)")
@@ -138,13 +142,18 @@ def cmd_quorum(args: argparse.Namespace) -> None:
             raise UsageError("quorum rotate --backup needs --so-pin-file and --backup-out")
         so_pin = read_secret_file(args.so_pin_file, "SO PIN")
         res = in_session(args, quorums.rotate_backup, args.quorum, args.shares_out, so_pin,
-                         args.backup_out)
+                         args.backup_out, args.share_cards)
     else:
-        res = in_session(args, quorums.rotate_unlock, args.quorum, args.shares_out)
+        res = in_session(args, quorums.rotate_unlock, args.quorum, args.shares_out,
+                         args.share_cards)
     lines = [f"rotated the {res.purpose} set: share set {res.previous} retired, share set "
              f"{res.identifier} ({res.threshold} of {res.shares}) now in force on token(s) "
              f"{', '.join(res.tokens)}"]
-    lines += [f"  share file: {p}" for p in res.files]
+    lines += [f"  share {'card' if p.suffix in ('.html', '.pdf') else 'file'}: {p}"
+              for p in res.files]
+    if args.share_cards:
+        lines.append(f"  print each card, then check it before sealing: signer cards check "
+                     f"{args.share_cards}")
     if res.backup is not None:
         lines.append(f"  new backup file: {res.backup.path} (sha256 {res.backup.sha256}); "
                      "destroy the old backup files and the old backup shares together")

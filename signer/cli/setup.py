@@ -30,6 +30,9 @@ def add_parsers(cmd: Command, parser_class: type[argparse.ArgumentParser]) -> No
                         "any M of whom unlock it")
     p.add_argument("--shares-out", type=Path, metavar="DIR",
                    help="an empty directory for the N share files (with --quorum)")
+    p.add_argument("--share-cards", type=Path, metavar="DIR",
+                   help="an empty directory for N printable share cards, HTML and PDF, one "
+                        "per custodian (with --quorum); check them with `signer cards check`")
     p.add_argument("--name", help="the appliance's name: the origin of its log checkpoints "
                                   "(default airgap-signer/TOKEN)")
     p.add_argument("--backup", metavar="M/N",
@@ -107,18 +110,22 @@ def cmd_init(args: argparse.Namespace) -> None:
         backup=args.backup, backup_shares_out=args.backup_shares_out,
         so_pin=read_secret_file(args.so_pin_file, "SO PIN") if args.so_pin_file else None,
         log_key_algorithm=args.log_key_algorithm, pin_prefix=args.pin_prefix,
-        pinpad=args.pinpad, name=args.name)
+        pinpad=args.pinpad, name=args.name, share_cards=args.share_cards)
     res = init_home(home, module=args.module, token_label=args.token, creds=credentials(args),
                     at=at_of(args), options=options)
     lines = [f"initialised {home} on token {args.token!r}"
              + (" (REHEARSAL)" if args.rehearsal else "")
              + f"; log key {res.log_key_algorithm}"]
     for p in res.share_files:
-        lines.append(f"  share file: {p} (give one to each custodian; never store them together)")
+        kind = "share card" if p.suffix in (".html", ".pdf") else "share file"
+        lines.append(f"  {kind}: {p} (give one to each custodian; never store them together)")
     for p in res.backup_share_files:
         lines.append(f"  backup share file: {p} (a backup custodian's; never with an unlock share)")
     if res.backup_fingerprint:
         lines.append(f"  backup key check value: {res.backup_fingerprint}")
+    if args.share_cards:
+        lines.append(f"  print each card, then check it before sealing: signer cards check "
+                     f"{args.share_cards}")
     emit(args, {"home": str(home), "rehearsal": args.rehearsal,
                 "shares": [str(p) for p in res.share_files],
                 "backup_shares": [str(p) for p in res.backup_share_files],

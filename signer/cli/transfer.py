@@ -22,8 +22,9 @@ FPS_CHOICES = range(1, 31)
 
 def add_parsers(cmd: Callable[..., argparse.ArgumentParser], tr: Any) -> None:
     p = cmd("qr-send", "write a file as QR frames (PNG and an animated GIF)", tr)
-    p.add_argument("file", type=Path)
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("file", type=Path, help="the file to send (a request or result bundle)")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help="an empty directory for the frames (PNG images and an animated GIF)")
     p.add_argument("--repair", type=int, default=None, metavar="PCT",
                    help="repair frames, percent of the source frames (default: enough for one "
                         "pass to complete at 30%% loss)")
@@ -32,11 +33,15 @@ def add_parsers(cmd: Callable[..., argparse.ArgumentParser], tr: Any) -> None:
     p.add_argument("--version", type=int, default=None, choices=(10, 15, 20, 25, 30),
                    help="QR version (default: see docs/TRANSFER.md)")
     p = cmd("qr-receive", "rebuild a file from QR frame images", tr)
-    p.add_argument("images", type=Path, nargs="+")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("images", type=Path, nargs="+",
+                   help="photos or screenshots of the frames, in any order (unreadable ones "
+                        "are counted and skipped)")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE",
+                   help="the file rebuilt from the frames (never overwritten)")
     p.add_argument("--transfer", help="transfer id, when images hold more than one")
     p = cmd("qr-live", "receive QR frames live from a camera or a scanner", tr)
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, metavar="FILE",
+                   help="the file rebuilt from the frames (never overwritten)")
     p.add_argument("--transfer", help="take this transfer (16 hex digits), not the first seen")
     p.add_argument("--reader", default=None,
                    help="program printing one frame a line (default: the built-in camera "

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
 from signer.core import der as asn1
+from signer.core import progress
 from signer.errors import SignerError
 
 REASONS = {
@@ -116,7 +117,8 @@ def build_crl(
     if not this_update < next_update:
         raise SignerError("CRL thisUpdate must be before nextUpdate (I4)")
     revoked = []
-    for serial, when, reason in entries:
+    for done, (serial, when, reason) in enumerate(entries, 1):
+        progress.report("building the CRL's entries", done, len(entries))
         rb = (x509.RevokedCertificateBuilder()
               .serial_number(int(serial, 16))
               .revocation_date(parse_db_time(when)))

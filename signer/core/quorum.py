@@ -3,7 +3,8 @@
 At ``init --quorum M/N`` a random master secret is split into N word shares (one group,
 threshold M). The token's user PIN is derived from the master secret with HKDF, so nobody
 ever learns the PIN. Unlocking needs any M shares. Messages name share *indices* only:
-shamir-mnemonic's own errors quote a share's first words, so they are never passed on (I10).
+shamir-mnemonic's own errors quote a share's first words, so they are never passed on (I10);
+a mistyped word is named by its position (``signer.core.share_words`` says what it may quote).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from shamir_mnemonic.share import Share
 
+from signer.core import share_words
 from signer.errors import SignerError
 
 
@@ -58,7 +60,9 @@ def inspect_share(text: str) -> tuple[ShareInfo, str]:
     try:
         share = Share.from_mnemonic(words)
     except Exception:  # shamir-mnemonic raises MnemonicError/ValueError quoting the words
-        raise ShareError("share: not a valid SLIP-39 share (a word is wrong or missing)") from None
+        problem = share_words.find_problem(words.split())  # names the word, never the right one
+        why = problem.message() if problem else "a word is wrong or missing"
+        raise ShareError(f"share: not a valid SLIP-39 share: {why}") from None
     return ShareInfo(share.identifier, share.index + 1, share.member_threshold), words
 
 

@@ -29,6 +29,7 @@ import base64
 import dataclasses
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
 
+from signer.core import progress
 from signer.core.config import parse_config
 from signer.core.crl import REASONS, crl_signed_by
 from signer.core.decision import DecisionError, StoredDecision, decision_sha256
@@ -155,7 +157,10 @@ class Replay:
 
     def run(self, log_path: Path) -> None:
         with open(log_path, "rb") as f:
+            total, done = os.fstat(f.fileno()).st_size, 0
             for line in f:
+                done += len(line)
+                progress.report("replaying the log against the ledger", done, total, "B")
                 entry = json.loads(line)
                 seq, kind, data = entry["seq"], entry["type"], entry["data"]
                 handler = getattr(self, "on_" + kind.replace(".", "_"), None)
@@ -548,6 +553,10 @@ def cross_check(log_path: Path, ledger: Ledger, version: str) -> Findings:
     try:
         Replay(ledger, version, out).run(log_path)
     except (KeyError, TypeError, ValueError, DecisionError) as exc:
-        out.problems.append(f"the log's entries cannot be replayed ({type(exc).__name__}: "
-                            f"{exc}); the home predates this version or was edited")
+        # Said in the auditor's words, not Python's (no exception class names, issue 15).
+        why = (f"a field is missing: {exc}" if isinstance(exc, KeyError) else
+               f"a field has the wrong type or value: {exc}" if not isinstance(exc, DecisionError)
+               else str(exc))
+        out.problems.append(f"the log's entries cannot be replayed ({why}); the home "
+                            "predates this version or was edited")
     return out

@@ -84,15 +84,18 @@ def verify_home(home: Path, *, log: Path | None = None, key: bytes | None = None
             ledger.close()
 
 
-def report_home(home: Path, out: Path, report: AuditReport, log: Path | None = None,
-                ) -> Facts:
-    """`audit report`: the printable page of a verified (or failed) audit."""
+def report_home(home: Path, outs: Path | list[Path], report: AuditReport,
+                log: Path | None = None, key: bytes | None = None) -> Facts:
+    """`audit report`: the printable page (HTML, PDF or both) of a verified (or failed) audit;
+    ``key`` is the log key the audit used (default: HOME's), shown as its fingerprint."""
     paths = HomePaths(home)
     log_path = log or paths.log
     config = load_config(paths.config) if paths.config.exists() else None
     appliance = config.appliance_name if config else log_origin(log_path)
-    return write_report(out, log_path, report, appliance=appliance,
-                        rehearsal=bool(config and config.rehearsal))
+    if key is None and config is not None:
+        key = home_log_key(home)
+    return write_report(outs, log_path, report, appliance=appliance,
+                        rehearsal=bool(config and config.rehearsal), log_public_key=key)
 
 
 def recover(home: Path, creds: Credentials, at: dt.datetime | None,

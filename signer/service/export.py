@@ -20,6 +20,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from signer.core import progress
 from signer.core.checkpoint import format_tlog_proof
 from signer.core.clock import format_time
 from signer.errors import LogError, SignerError
@@ -55,7 +56,8 @@ def _outcomes(session: Session, staged: integrity.StagedBatch,
     batch_id = staged.fact.id
     issued = session.ledger.issued_for_batch(batch_id)
     outcomes = []
-    for s in staged.requests:
+    for done, s in enumerate(staged.requests, 1):
+        progress.report("exporting the outcomes", done, len(staged.requests))
         d, rid = s.decision, s.row.id
         cert = issued.get(rid)
         if cert is not None:
@@ -128,8 +130,11 @@ def export_batch(session: Session, batch_id: str, out: Path) -> dict[str, Any]:
     prev = session.previous_checkpoint()
     note = session.checkpoint()
     size = session.log.checkpoints()[-1][1].size
-    inclusion = {digest: format_tlog_proof(e.seq, session.log.inclusion_proof(e.seq, size), note,
-                                           extra=e.line) for digest, e in entries.items()}
+    inclusion = {}
+    for done, (digest, e) in enumerate(entries.items(), 1):
+        progress.report("inclusion proofs", done, len(entries))
+        inclusion[digest] = format_tlog_proof(e.seq, session.log.inclusion_proof(e.seq, size),
+                                              note, extra=e.line)
     consistency: tuple[bytes, ...] = ()
     if prev is not None:
         consistency = tuple(session.log.consistency_proof(prev[1].size, size))

@@ -32,6 +32,7 @@ from signer.core.config import parse_config, parse_quorum
 from signer.core.tokens import MAIN, TokenConfig, token_toml
 from signer.errors import SignerError
 from signer.service.backup import BackupResult, backup_keys
+from signer.service.cards import write_share_cards
 from signer.service.session import Credentials, Session, unlocked_session
 from signer.store.files import OutputError, write_new
 from signer.store.log.custody import BACKUP, UNLOCK
@@ -52,18 +53,33 @@ class RotateResult:
     backup: BackupResult | None = None
 
 
-def _new_shares(out: Path, spec: str, stem: str) -> tuple[bytes, int, list[Path], int, int]:
+def _new_shares(s: Session, out: Path | None, spec: str, stem: str,
+                cards: Path | None) -> tuple[bytes, int, list[Path], int, int]:
+    """A new secret split M of N, its shares written as files and/or printable cards before
+    any token changes (a failed write leaves the old set in force)."""
     m, n = parse_quorum(spec)
-    if out.exists() and any(out.iterdir()):
-        raise OutputError(f"{out}: not empty; share files are never overwritten")
+    if out is None and cards is None:
+        raise SignerError("the new shares need --shares-out DIR (files) or --share-cards DIR "
+                          "(printable cards)")
+    for d in (out, cards):
+        if d is not None and d.exists() and any(d.iterdir()):
+            raise OutputError(f"{d}: not empty; share files are never overwritten")
     secret, mnemonics = quorum.split_secret(m, n)
-    out.mkdir(parents=True, exist_ok=True)
     files = []
-    for i, words in enumerate(mnemonics, 1):
-        p = out / f"{stem}-{i}-of-{n}.txt"
-        write_new(p, (words + "\n").encode(), mode=0o600)
-        files.append(p)
-    return secret, quorum.set_identifier(mnemonics), files, m, n
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        for i, words in enumerate(mnemonics, 1):
+            p = out / f"{stem}-{i}-of-{n}.txt"
+            write_new(p, (words + "\n").encode(), mode=0o600)
+            files.append(p)
+    if cards is not None:
+        files += [f for card in write_share_cards(
+            cards, mnemonics, appliance=s.config.appliance_name,
+            log_public_key=s.log_public_key(), made_at=s.ceremony_time,
+            rehearsal=s.config.rehearsal) for f in (card.html, card.pdf)]
+    ident = quorum.set_identifier(mnemonics)
+    del mnemonics
+    return secret, ident, files, m, n
 
 
 def _enrolled(s: Session) -> list[str]:
@@ -71,7 +87,8 @@ def _enrolled(s: Session) -> list[str]:
     return sorted({MAIN} | {n for n in s.state.custody.tokens if n in s.config.tokens})
 
 
-def rotate_unlock(s: Session, spec: str, shares_out: Path) -> RotateResult:
+def rotate_unlock(s: Session, spec: str, shares_out: Path | None,
+                  cards: Path | None = None) -> RotateResult:
     if not s.config.quorum:
         raise SignerError("this home is unlocked by a PIN: there is no share set to rotate")
     names = _enrolled(s)
@@ -79,7 +96,7 @@ def rotate_unlock(s: Session, spec: str, shares_out: Path) -> RotateResult:
         s.token_for(name)
     current = s.state.custody.sets.get(UNLOCK)
     previous = current.identifier if current else None
-    secret, ident, files, m, n = _new_shares(shares_out, spec, "share")
+    secret, ident, files, m, n = _new_shares(s, shares_out, spec, "share", cards)
     s.log_event("quorum.rotate", {"set": UNLOCK, "identifier": ident, "threshold": m,
                                   "shares": n, "tokens": names, "previous": previous})
     for name in names:
@@ -97,8 +114,8 @@ def rotate_unlock(s: Session, spec: str, shares_out: Path) -> RotateResult:
     return RotateResult(UNLOCK, ident, previous, m, n, files, names)
 
 
-def rotate_backup(s: Session, spec: str, shares_out: Path, so_pin: str,
-                  backup_out: Path) -> RotateResult:
+def rotate_backup(s: Session, spec: str, shares_out: Path | None, so_pin: str,
+                  backup_out: Path, cards: Path | None = None) -> RotateResult:
     if s.config.backup is None or BACKUP not in s.state.custody.sets:
         raise SignerError("this home was made without --backup: there is no backup set")
     if not so_pin:
@@ -109,7 +126,7 @@ def rotate_backup(s: Session, spec: str, shares_out: Path, so_pin: str,
     for name in names:
         s.token_for(name)
     previous = s.state.custody.sets[BACKUP].identifier
-    secret, ident, files, m, n = _new_shares(shares_out, spec, "backup-share")
+    secret, ident, files, m, n = _new_shares(s, shares_out, spec, "backup-share", cards)
     fingerprint = hsm_backup.backup_key_fingerprint(secret)
     s.log_event("quorum.rotate", {"set": BACKUP, "identifier": ident, "threshold": m,
                                   "shares": n, "tokens": names, "previous": previous,

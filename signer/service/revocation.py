@@ -27,6 +27,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from signer.core import progress
 from signer.core.clock import format_time
 from signer.core.crl import CRLResult, check_reason, crl_frame, crl_signed_by
 from signer.core.lint import lint_crl, sign_crl
@@ -130,12 +131,17 @@ def issue_crl(session: Session, ca: str, *, batch_id: str | None = None,
     check_new_output(stored)
     session.record(CrlIntent(ca=ca, number=number, entries=count,
                              this_update=format_time(now), next_update=format_time(next_update)))
+    step = f"CRL {number} of {ca}: lint, sign, verify"
+    progress.report(step, 0, 3)
     linted = lint_crl(crl_frame(issuer_cert, number, now, next_update), key.public_key(), what,
                       entries.chunks, entries.sample if count > FULL_LINT_MAX else None)
     del entries  # the chunks: the TBS holds the entries now
+    progress.report(step, 1, 3)
     der = sign_crl(linted, key, what, issuer_public=issuer_cert.public_key())  # I5 inside
     del linted
+    progress.report(step, 2, 3)
     crl = _parsed_back(der, issuer_cert, number, now, next_update, count, what)
+    progress.report(step, 3, 3)
     sha = hashlib.sha256(der).hexdigest()
     pem = crl.public_bytes(serialization.Encoding.PEM)
     del crl

@@ -38,6 +38,7 @@ from signer.core.config import Config, parse_quorum
 from signer.core.profiles import spki_sha256
 from signer.core.tokens import MAIN
 from signer.errors import AirGapError, ConfigError, LogError, SignerError
+from signer.service import crash_tail
 from signer.service.completion import complete_interrupted
 from signer.service.tokenset import TokenSet
 from signer.store import airgap
@@ -45,7 +46,7 @@ from signer.store.home import HomePaths, load_config, sys_net
 from signer.store.ledger import CARecord, Ledger
 from signer.store.log import CeremonyLog, Entry, events
 from signer.store.log.opening import open_for_session, open_read_only
-from signer.store.log.recovery import CONFIRMATION, PROCEDURE
+from signer.store.log.recovery import CONFIRMATION, PROCEDURE, CrashTail
 from signer.store.log.state import LogState
 from signer.store.secrets import read_secret_file, secure_process
 from signer.version import session_facts
@@ -102,6 +103,7 @@ class Session:
         self.tokens = TokenSet(self.config, lambda: self.state.custody, self._token_opened)
         self._main: Token | None = None
         self._time: dt.datetime | None = None
+        self._crash_tail: CrashTail | None = None
         self.interfaces: list[str] = []
         self.share_indices: list[int] = []
         self.session_start = 0
@@ -175,6 +177,8 @@ class Session:
             self._check_log_key()
             self._check_log_verifies(recovery)
             self._open(at)
+            if self._crash_tail is not None:
+                crash_tail.record(self, self._crash_tail)
         except BaseException:
             self._drop_token()
             raise
@@ -231,8 +235,11 @@ class Session:
     def _check_log_verifies(self, recovery: bool) -> None:
         # The facts this session acts on are the ones folded by the pass that verified them
         # (any read-only view opened before is replaced).
-        self._log, _ = open_for_session(self.paths.log, self.config.appliance_name,
-                                        self.log_public_key(), recovery_session=recovery)
+        self._log, root = open_for_session(self.paths.log, self.config.appliance_name,
+                                           self.log_public_key(), recovery_session=recovery)
+        if isinstance(root, CrashTail):  # I2: a clean crash tail is completed, if it may be
+            crash_tail.judge(self, root)
+            self._crash_tail = root
 
     def _open(self, at: dt.datetime | None) -> None:
         t = at or utc_now()

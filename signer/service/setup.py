@@ -20,6 +20,7 @@ from signer.core.clock import format_time, utc_now
 from signer.core.config import default_toml, parse_quorum
 from signer.core.profiles import spki_sha256
 from signer.errors import SignerError
+from signer.service.cards import write_share_cards
 from signer.service.session import Credentials, Session, obtain_pin
 from signer.store.files import OutputError, write_new
 from signer.store.home import HomePaths
@@ -45,6 +46,7 @@ class InitOptions:
     pin_prefix: str = ""  # YubiHSM 2: the authentication key id, e.g. "0001"
     pinpad: bool = False  # CKF_PROTECTED_AUTHENTICATION_PATH: the PIN pad asks
     name: str | None = None
+    share_cards: Path | None = None  # printable cards (HTML and PDF), besides or instead of files
 
 
 @dataclass
@@ -70,18 +72,24 @@ def _check(home: Path, paths: HomePaths, at: dt.datetime | None, o: InitOptions)
         raise SignerError(f"{home}: already initialised; a home is never re-initialised")
     if at is None and not o.rehearsal:
         raise SignerError("confirm the ceremony time with --at YYYY-MM-DDTHH:MM:SSZ (I9)")
+    if o.quorum and o.shares_out is None and o.share_cards is None:
+        raise SignerError("--quorum needs --shares-out DIR (share files) or --share-cards DIR "
+                          "(printable cards) for the custodians' shares")
+    if o.share_cards is not None and not o.quorum:
+        raise SignerError("--share-cards is only used with --quorum")
     for spec, out, opt, what in ((o.quorum, o.shares_out, "--shares-out", "--quorum"),
+                                 (o.quorum, o.share_cards, "--share-cards", "--quorum"),
                                  (o.backup, o.backup_shares_out, "--backup-shares-out",
                                   "--backup")):
         if spec:
             parse_quorum(spec, what)
-        if spec and out is None:
+        if spec and out is None and what == "--backup":
             raise SignerError(f"{what} needs {opt} DIR for the custodians' share files")
         if out is not None and not spec:
             raise SignerError(f"{opt} is only used with {what}")
         if out is not None and out.exists() and any(out.iterdir()):
             raise OutputError(f"{out}: not empty; share files are never overwritten")
-    if o.shares_out is not None and o.shares_out == o.backup_shares_out:
+    if o.backup_shares_out is not None and o.backup_shares_out in (o.shares_out, o.share_cards):
         raise SignerError("unlock shares and backup shares go to different directories "
                           "(different custodians' envelopes)")
     if o.backup and not o.so_pin:
@@ -145,23 +153,33 @@ def _init(home: Path, module: str, token_label: str, creds: Credentials,
             token.login(pin)
 
     plan = PinPlan()
-    if o.quorum and o.shares_out is not None:
+    if o.quorum:  # fitted first: a token whose PIN cannot hold it is refused before any key
         plan = plan_pin(token.pin_limits(), prefix=o.pin_prefix, token=f"token {token_label!r}")
-        master, mnemonics = quorum.split_secret(*parse_quorum(o.quorum))
-        new_pin = derive_pin(master, plan)
-        del master
-        result.share_files = _write_shares(o.shares_out, mnemonics, "share")
-        facts["unlock_set"] = _set_fact(mnemonics, o.quorum)
-        del mnemonics
-        token.set_user_pin(pin, new_pin)
-        pin = new_pin
-        del new_pin
 
     algorithm = o.log_key_algorithm or (
         backup_log_key_algorithm(token) if o.backup else token.log_key_algorithm())
     log_attrs = token.generate_key(LOG_KEY_LABEL, algorithm, backup=bool(o.backup))
     log_pub = app_key(token.public_key(LOG_KEY_LABEL))
     result.log_key_algorithm = log_pub.algorithm
+
+    if o.quorum:
+        # The log key first (share cards carry its fingerprint); every share file and card
+        # is written before the PIN is re-keyed: a failed write leaves the old PIN working.
+        master, mnemonics = quorum.split_secret(*parse_quorum(o.quorum))
+        new_pin = derive_pin(master, plan)
+        del master
+        if o.shares_out is not None:
+            result.share_files = _write_shares(o.shares_out, mnemonics, "share")
+        if o.share_cards is not None:
+            result.share_files += [f for card in write_share_cards(
+                o.share_cards, mnemonics, appliance=o.name or f"airgap-signer/{token_label}",
+                log_public_key=log_pub.raw, made_at=at or utc_now(),
+                rehearsal=o.rehearsal) for f in (card.html, card.pdf)]
+        facts["unlock_set"] = _set_fact(mnemonics, o.quorum)
+        del mnemonics
+        token.set_user_pin(pin, new_pin)
+        pin = new_pin
+        del new_pin
 
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(home, 0o700)  # I10: the ledger, the log and the config are the owner's only

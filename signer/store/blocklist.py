@@ -53,9 +53,9 @@ def load_blocklist(path: Path) -> Blocklist:
     except OSError as exc:
         raise ConfigError(f"blocklist {path / META_FILE}: cannot be read "
                           f"({exc.strerror})") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"blocklist {path / META_FILE}: not badkeys metadata "
-                          f"({type(exc).__name__})") from None
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError(f"blocklist {path / META_FILE}: not badkeys metadata (not JSON, or "
+                          "a field is missing or of the wrong type)") from None
     data = _map(path / DATA_FILE)
     digest = _sha256(data)
     if digest != expected:

@@ -32,7 +32,7 @@ from signer.tui.screens.overview import OverviewScreen
 from signer.tui.screens.review import ReviewScreen
 from signer.tui.screens.sign import SignScreen
 from signer.tui.screens.unlock import UnlockScreen
-from signer.tui.widgets import ERRORS, ErrorLine, one_line
+from signer.tui.widgets import ERRORS, ErrorLine, key_of, one_line
 
 SCREENS = ("import", "review", "sign", "export", "crl", "log")
 NEEDS_SESSION = ("import", "sign", "export", "crl")
@@ -41,6 +41,9 @@ NEEDS_SESSION = ("import", "sign", "export", "crl")
 class CeremonyApp(App[None]):
     CSS_PATH = "signer.tcss"
     TITLE = "airgap-signer"
+    # Every ceremony action has its key in the footer; the palette (themes, screenshots) would
+    # only take the footer's room at 80 columns (Log and Quit fell off).
+    ENABLE_COMMAND_PALETTE = False
     BINDINGS = [Binding("ctrl+c", "quit", "Quit", show=False, priority=True)]
 
     def __init__(self, home: Path, at: str | None = None) -> None:
@@ -101,7 +104,9 @@ class CeremonyApp(App[None]):
         """Screens that sign or log need an unlocked token; say so in the error line."""
         if self.logged_in:
             return True
-        screen.query_one(ErrorLine).show_error("the token is locked: go back (Esc) and unlock (u)")
+        unlock = key_of(OverviewScreen, "app.unlock")
+        screen.query_one(ErrorLine).show_error(
+            f"the token is locked: go back (Esc) and unlock ({unlock})")
         return False
 
     # -- actions ----------------------------------------------------------------------------

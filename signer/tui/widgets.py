@@ -6,7 +6,10 @@ Nothing here decides anything: widgets render what the service layer returned.
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
+from textual.binding import Binding
 from textual.widgets import Static
 
 from hsm.errors import HSMError
@@ -18,9 +21,26 @@ ERRORS = (SignerError, HSMError, TransferError)
 
 
 def one_line(exc: BaseException) -> str:
-    """An error as one short line; the services never put a secret in a message (I10)."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    """An error as one short line; the services never put a secret in a message (I10), and
+    a message-less error is named by what failed, never by its Python class name."""
+    text = " ".join(str(exc).split()) or (
+        "the token failed (it gave no reason)" if isinstance(exc, HSMError) else
+        "the transfer failed (it gave no reason)" if isinstance(exc, TransferError) else
+        "refused (no reason was given)")
     return text if len(text) <= 300 else text[:297] + "..."
+
+
+_SHOWN = {"enter": "Enter", "escape": "Esc"}
+
+
+def key_of(screen: Any, action: str) -> str:
+    """The key bound to ``action`` on ``screen`` (a class), as a hint names it: hints are
+    made from the bindings, so what a screen says to press is what it reacts to."""
+    for b in screen.BINDINGS:
+        if isinstance(b, Binding) and b.action == action:
+            key = b.key.split(",")[0]
+            return _SHOWN.get(key, key)
+    raise LookupError(f"{screen.__name__} binds no key to {action}")
 
 
 def grouped_hex(hexdigest: str, group: int = 4) -> str:

@@ -109,13 +109,17 @@ def test_bad_shares(quorum_home, tmp_path):
                    home=home, check=False)
     assert "given twice" in r.stderr
     words = files[1].read_text().split()
+    right = words[5]
     words[5] = "academic" if words[5] != "academic" else "acid"
     bad = tmp_path / "bad.txt"
     bad.write_text(" ".join(words))
     r = run_signer("key", "list", "--share", files[0], "--share", bad, "--at", AT, home=home,
                    check=False)
-    assert "not a valid SLIP-39 share" in r.stderr
-    assert words[0] not in r.stderr  # the message never quotes a share's words (I10)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    # The typo is named by its position and the word typed (issue 15) ...
+    assert f"not a valid SLIP-39 share: word 6 ('{words[5]}') looks wrong" in r.stderr
+    # ... but neither the right word nor any other word of the share comes back (I10).
+    assert f"'{right}'" not in r.stderr and " ".join(words[:3]) not in r.stderr
 
 
 def test_foreign_share(quorum_home, token_env, tmp_path):

@@ -266,9 +266,15 @@ def test_witnesses_see_checkpoint_hex_and_words(ceremony):
 
 
 def test_audit_report(ceremony, tmp_path):
-    out = tmp_path / "report.html"
-    r = run_signer("audit", "report", "--out", out, "--json", home=ceremony.home, check=True)
+    out, pdf = tmp_path / "report.html", tmp_path / "report.pdf"
+    r = run_signer("audit", "report", "--out", out, "--out", pdf, "--json", home=ceremony.home,
+                   check=True)
     assert json.loads(r.stdout)["ok"] is True
+    assert json.loads(r.stdout)["out"] == [str(out), str(pdf)]
+    assert pdf.read_bytes().startswith(b"%PDF-")  # tests/signer/test_report.py reads it back
+    bad = run_signer("audit", "report", "--out", tmp_path / "report.txt", home=ceremony.home,
+                     check=False)
+    assert bad.returncode == 2 and ".html or .pdf" in bad.stderr
     html = out.read_text(encoding="utf-8")
     assert "Verification: OK" in html and "REHEARSAL" in html
     assert ceremony.digest in html and digest_words(ceremony.digest) in html

@@ -207,10 +207,15 @@ def test_rotated_out_shares_open_nothing(token_env, tmp_path):
     r = run_signer("quorum", "check", *old[:1], "--json", home=home, check=True)
     assert json.loads(r.stdout)["shares"][0]["state"] == "current"
     r = run_signer("quorum", "rotate", "--quorum", "3/5", "--shares-out", tmp_path / "new",
-                   *_share_args(old[1:]), "--at", AT, "--json", home=home, check=True)
+                   "--share-cards", tmp_path / "cards", *_share_args(old[1:]), "--at", AT,
+                   "--json", home=home, check=True)
     rotated = json.loads(r.stdout)
-    assert rotated["threshold"] == 3 and len(rotated["shares"]) == 5
+    assert rotated["threshold"] == 3 and len(rotated["shares"]) == 5 * 3  # files, HTML, PDF
     new = _shares(tmp_path / "new")
+    # The new set's cards, made before any token changed, check against the new shares.
+    r = run_signer("cards", "check", tmp_path / "cards", "--share", tmp_path / "new" /
+                   "share-4-of-5.txt", check=True)
+    assert r.stdout.strip() == "card-4-of-5.html: matches the card file: seal it"
     # The old shares are named as retired before any login is tried...
     r = run_signer("key", "list", *_share_args(old[:2]), "--at", AT, home=home, check=False)
     assert "retired by rotation" in r.stderr

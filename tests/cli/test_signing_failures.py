@@ -102,10 +102,10 @@ def test_a_request_the_linter_refuses_at_signing_fails_alone(copy_home, hierarch
                check=True)
     real = lint.lint_certificate
 
-    def refuse_mail(builder, issuer_public, kind, what):  # noqa: ANN001, ANN202
+    def refuse_mail(builder, issuer_public, kind, what, *rest):  # noqa: ANN001, ANN002, ANN202
         if what == "request mail":
             raise LintError(f"{what}: pkilint ERROR injected.refusal at certificate")
-        return real(builder, issuer_public, kind, what)
+        return real(builder, issuer_public, kind, what, *rest)
 
     monkeypatch.setattr(issuance, "lint_certificate", refuse_mail)
     assert main(["batch", "sign", "ra1-1", "--json", *auth]) == 0

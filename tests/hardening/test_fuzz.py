@@ -94,18 +94,32 @@ def test_default_config_parses() -> None:
 
 SHARE_MESSAGES = [re.compile(p) for p in (
     r"share: too long to be a SLIP-39 share", r"share: empty",
-    r"share: not a valid SLIP-39 share \(a word is wrong or missing\)",
+    r"share: not a valid SLIP-39 share: .+",
     r"share \d+: belongs to another quorum \(a foreign share\)", r"share \d+: given twice",
     r"no shares given", r"\d+ of \d+ shares given; \d+ more needed",
     r"the shares do not combine \(one of them is wrong\)")]
+NAMED = re.compile(r"share: not a valid SLIP-39 share: word (\d+) \('([a-z]+)'\)")
 WORDS = wordlist.WORDLIST
 _, REAL_SHARES = quorum.split_secret(2, 3)
 _, FOREIGN_SHARES = quorum.split_secret(2, 3)
 
 
-def _assert_share_error(exc: quorum.ShareError) -> None:
-    # I10: the message is one of the fixed sentences; the words given never come back.
-    assert any(p.fullmatch(str(exc)) for p in SHARE_MESSAGES), str(exc)
+def _assert_share_error(exc: quorum.ShareError, given: list[str]) -> None:
+    # I10: a fixed sentence; of the words given, at most the one named as wrong comes back,
+    # quoted at its position (the other quoted words are list words it could be, never the
+    # share's own: signer.core.share_words).
+    text = str(exc)
+    assert any(p.fullmatch(text) for p in SHARE_MESSAGES), text
+    quoted = re.findall(r"'([^']*)'", text)
+    named = NAMED.match(text)
+    if named is None:
+        assert not quoted, text
+        return
+    pos, typed = int(named[1]), named[2]
+    assert any(len(g.split()) >= pos and g.lower().split()[pos - 1] == typed for g in given)
+    assert all(q in WORDS for q in quoted[1:]), text
+    if "looks wrong" in text:  # a checksum verdict never quotes the right word
+        assert quoted == [typed], text
 
 
 share_texts = st.one_of(
@@ -123,7 +137,7 @@ def test_inspect_share_raises_only_share_error_without_echo(text: str) -> None:
     try:
         quorum.inspect_share(text)
     except quorum.ShareError as exc:
-        _assert_share_error(exc)
+        _assert_share_error(exc, [text])
 
 
 @FAST
@@ -133,7 +147,7 @@ def test_combine_raises_only_share_error_without_echo(shares: list[str]) -> None
     try:
         quorum.combine(shares)
     except quorum.ShareError as exc:
-        _assert_share_error(exc)
+        _assert_share_error(exc, shares)
 
 
 def test_combine_still_works() -> None:

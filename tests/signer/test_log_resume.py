@@ -25,6 +25,7 @@ from signer.errors import LogError
 from signer.store.log import CeremonyLog, verify_log
 from signer.store.log.index import INDEX_NAME
 from signer.store.log.opening import open_for_session, open_read_only
+from signer.store.log.recovery import CrashTail
 from signer.store.log.snapshot import decode, state_from_json, state_to_json
 from signer.store.log.verify import Kept
 from signer.store.log.writer import STATE_NAME
@@ -296,10 +297,15 @@ def test_an_entry_after_the_state_is_still_verified(tmp_path):
 
 
 def test_a_crash_tail_after_the_state_is_a_crash_tail(tmp_path):
+    """Resumed from its state, a log with complete unsigned entries at its end is handed to
+    the session as a crash tail to judge (issue 15), with those entries and the facts of all;
+    a torn last line is refused."""
     path = _home(tmp_path)
     log, _ = open_for_session(path, ORIGIN, PUB)
     log.append("session.open", {"n": 99}, t(log.size))  # then the power went
-    _refused(path, "interrupted session")
+    log1, tail = open_for_session(path, ORIGIN, PUB)
+    assert isinstance(tail, CrashTail) and [e["type"] for e in tail.entries] == ["session.open"]
+    assert log1.size == log.size and log1.state == log.state
     log2, root = open_for_session(path, ORIGIN, PUB, recovery_session=True)
     assert root is None and log2.size == log.size
     with path.open("ab") as f:

@@ -1,4 +1,5 @@
-"""The ceremony report: facts from the log, escaped, self-contained; rendered by Chromium.
+"""The ceremony report: facts from the log, escaped, self-contained; the HTML rendered by
+Chromium, the PDF read back by poppler (text, and QR codes on the rasterised pages).
 
 The log here is built with a software Ed25519 key (no token); the CLI's `audit report` on a
 real rehearsal home is covered in tests/cli/test_audit.py.
@@ -6,6 +7,7 @@ real rehearsal home is covered in tests/cli/test_audit.py.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import subprocess
@@ -16,11 +18,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from signer.errors import SignerError
+from signer.errors import SignerError, UsageError
 from signer.service.audit import audit_verify
 from signer.service.report import collect, digest_words, render_report, write_report
 from signer.store.log import CeremonyLog
 from signer.store.log.recovery import check_log_for_session, diagnose, set_aside, undo
+from tests.pdf_pages import needs_poppler, pdf_text, qr_texts, rasterise, shows
 
 ORIGIN = "rehearsal.example.org/airgap-signer"
 SK = Ed25519PrivateKey.from_private_bytes(b"\x05" * 32)
@@ -208,3 +211,81 @@ def test_report_renders_in_headless_chromium(report_html, tmp_path):
     assert re.search(r'id="issued">1<', text) and re.search(r'id="refused">2<', text)
     assert "Verification: OK" in text
     assert "<script" not in text.lower()  # nothing executable survived into the DOM
+
+
+# -- the PDF: what prints on the appliance, which has no browser --------------------------------
+
+UNICODE_HOSTILE = "bank\u202eexe.gpj\u0000"
+
+
+@pytest.fixture
+def report_pdf(tmp_path: Path) -> tuple[Path, CeremonyLog]:
+    log = build_log(tmp_path / "ceremony.jsonl")
+    log.append("session.open", {"version": "0.1.0", "rehearsal": True,
+                                "token": {"label": UNICODE_HOSTILE}}, T)
+    log.append("session.close", {}, T)
+    log.checkpoint(T, ORIGIN, PUB, SK.sign)
+    audit = audit_verify(log.path, PUB, origin=ORIGIN)
+    assert audit.ok, audit.text()
+    out = tmp_path / "report.pdf"
+    write_report([out, tmp_path / "report.html"], log.path, audit, appliance=ORIGIN,
+                 rehearsal=False, log_public_key=PUB)
+    return out, log
+
+
+@needs_poppler
+def test_report_pdf_reads_back_the_facts_and_words(report_pdf):
+    out, log = report_pdf
+    assert out.read_bytes()[:5] == b"%PDF-" and out.stat().st_mode & 0o777 == 0o644
+    text = pdf_text(out, layout=False)
+    flat = " ".join(text.split())
+    assert flat.startswith(f"Ceremony report: {ORIGIN} REHEARSAL") and "Verification: OK" in flat
+    root = log.root_at(log.last_checkpoint.size).hex()  # type: ignore[union-attr]
+    for digest in (DIGEST, LOCK, root, "d6" * 32, "b4" * 32, hashlib.sha256(PUB).hexdigest()):
+        # In groups of 16 (a table column wraps them), then its words, as witnesses read it.
+        assert shows(text, " ".join(digest[i:i + 16] for i in range(0, 64, 16))), digest
+        assert shows(text, digest_words(digest)), digest
+    assert shows(text, "name.unverified \u00d72")
+    # Hostile strings are text in a PDF; outside Latin-1 they are shown escaped, never raw.
+    assert "<script>" in flat and "\\u202e" in flat and "\\x00" in flat and "\u202e" not in text
+
+
+@needs_poppler
+def test_report_pdf_qr_codes_decode_to_the_key_and_the_checkpoint(report_pdf, tmp_path):
+    out, log = report_pdf
+    pages = rasterise(out, tmp_path)
+    found = [qr_texts(p) for p in pages]
+    codes = [c for zx, _ in found for c in zx]
+    assert [c for _, zb in found for c in zb] == codes  # zbar reads what zxing-cpp reads
+    note = log.checkpoints()[-1][2]
+    fingerprint = "AIRGAP-SIGNER:LOGKEY:SHA256:" + hashlib.sha256(PUB).hexdigest().upper()
+    assert sorted(codes) == sorted([fingerprint, note])
+    # The scanned note is a checkpoint of this log, as `audit verify --checkpoint` takes it.
+    assert audit_verify(log.path, PUB, origin=ORIGIN, anchor=codes[codes.index(note)]).ok
+
+
+@needs_poppler
+def test_report_pdf_of_a_failing_log_says_so_first(tmp_path):
+    log = build_log(tmp_path / "ceremony.jsonl")
+    lines = log.path.read_bytes().splitlines(keepends=True)
+    lines[3] = lines[3].replace(b'"requests":3', b'"requests":4')
+    log.path.write_bytes(b"".join(lines))
+    audit = audit_verify(log.path, PUB, origin=ORIGIN)
+    out = tmp_path / "failed.pdf"
+    write_report(out, log.path, audit, appliance=ORIGIN, rehearsal=True)
+    flat = " ".join(pdf_text(out, layout=False).split())
+    assert flat.index("Verification FAILED") < flat.index("Timeline of sessions")
+    assert "unverified log" in flat
+
+
+def test_report_format_is_the_extension(tmp_path):
+    log = build_log(tmp_path / "ceremony.jsonl")
+    audit = audit_verify(log.path, PUB, origin=ORIGIN)
+    with pytest.raises(UsageError, match=r"\.html or \.pdf"):
+        write_report(tmp_path / "report.txt", log.path, audit, appliance=ORIGIN,
+                     rehearsal=False)
+    (tmp_path / "taken.pdf").write_bytes(b"")
+    with pytest.raises(SignerError, match="already exists"):  # checked before anything
+        write_report([tmp_path / "new.html", tmp_path / "taken.pdf"], log.path, audit,
+                     appliance=ORIGIN, rehearsal=False)
+    assert not (tmp_path / "new.html").exists()

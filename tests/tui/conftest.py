@@ -6,6 +6,7 @@ front in PRECREATED); request bundles are packed by the real CLI in subprocesses
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Static
 
+from signer.core.clock import parse_time
+from signer.service.session import Credentials
+from signer.service.setup import InitOptions, init_home
 from tests.conftest import AT, run_signer
 from tests.factories import make_csr
 
@@ -65,3 +69,32 @@ async def settle(pilot: Pilot) -> None:
 async def replace_input(pilot: Pilot, text: str) -> None:
     await pilot.press("home", "ctrl+k")
     await type_text(pilot, text)
+
+
+@dataclass(frozen=True)
+class QuorumHome:
+    home: Path
+    shares: list[str]
+
+
+@pytest.fixture(scope="session")
+def _quorum_home(token_env, tmp_path_factory: pytest.TempPathFactory) -> QuorumHome:  # noqa: ANN001
+    """A rehearsal home on the `tuiquorum` token, unlocked by 2 of 3 shares.
+
+    `init --quorum` re-keys the token PIN. SoftHSM reads a token's PIN once per process, so a
+    re-key done by a subprocess is invisible here: the same service runs in-process."""
+    pin = token_env.new_token("tuiquorum")
+    base = tmp_path_factory.mktemp("tuiquorum")
+    home, shares = base / "qhome", base / "shares"
+    init_home(home, module=token_env.module, token_label="tuiquorum",
+              creds=Credentials(pin=pin.read_text()), at=parse_time(AT),
+              options=InitOptions(rehearsal=True, quorum="2/3", shares_out=shares))
+    return QuorumHome(home, [p.read_text().strip() for p in sorted(shares.iterdir())])
+
+
+@pytest.fixture
+def quorum_home(_quorum_home: QuorumHome, tmp_path: Path) -> QuorumHome:
+    """A private copy of the quorum home (same token) for a test that changes it."""
+    dst = tmp_path / "qhome"
+    shutil.copytree(_quorum_home.home, dst)
+    return QuorumHome(dst, _quorum_home.shares)

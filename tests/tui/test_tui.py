@@ -8,13 +8,11 @@ issued and the log verified. No sleeps: workers are awaited.
 from __future__ import annotations
 
 import json
+import re
 
 from textual.widgets import DataTable
 
-from signer.core.clock import parse_time
 from signer.service.overview import words8
-from signer.service.session import Credentials
-from signer.service.setup import InitOptions, init_home
 from signer.tui.app import CeremonyApp
 from signer.tui.screens.crl import CrlScreen
 from signer.tui.screens.export import ExportScreen
@@ -23,7 +21,7 @@ from signer.tui.screens.overview import OverviewScreen
 from signer.tui.screens.review import ReviewScreen
 from signer.tui.screens.sign import SignScreen
 from signer.tui.screens.unlock import UnlockScreen
-from tests.conftest import AT, run_signer
+from tests.conftest import run_signer
 from tests.factories import pack
 from tests.tui.conftest import LATER, paste_text, replace_input, settle, text_of, type_text
 from tests.tui.pilots import REQUESTS, error_text, import_bundle, run, started, unlock_with_pin
@@ -97,7 +95,9 @@ def test_import_and_review_with_refused_filter(ra_home):
             await pilot.press("f")
             assert table.row_count == 2
             assert "showing refused only" in text_of(pilot, "#counts")
-            assert "name.unverified" in text_of(pilot, "#detail")
+            detail = text_of(pilot, "#detail")
+            assert "name.unverified" in detail and "bank.example.com" in detail
+            assert "names (verified)" not in detail  # refused: its names were not all verified
             await pilot.press("down")
             assert "csr.parse" in text_of(pilot, "#detail")
             await pilot.press("f")
@@ -120,16 +120,23 @@ def test_sign_export_and_log_verification(ra_home, tmp_path):
             assert isinstance(pilot.app.screen, SignScreen)
             await pilot.press("enter")
             await settle(pilot)
-            assert "2 issued now" in text_of(pilot, "#sign-result")
+            result = text_of(pilot, "#sign-result")
+            assert "2 issued now" in result
             assert "2 of 2" in text_of(pilot, "#sign-rate")
-            await pilot.press("ctrl+e")
+            # The key the screen names is the key it reacts to (it said "e" for ctrl+e).
+            key = re.search(r"\n(\S+): export the result bundle", result)
+            assert key is not None and key[1] == "ctrl+e"
+            await pilot.press(key[1])
             assert isinstance(pilot.app.screen, ExportScreen)
             await pilot.press("home", "ctrl+k")
             await paste_text(pilot, str(out))
             await pilot.press("enter")
             await settle(pilot)
-            assert "read it back: identical" in text_of(pilot, "#export-result"), error_text(pilot)
-            await pilot.press("ctrl+o")
+            exported = text_of(pilot, "#export-result")
+            assert "read it back: identical" in exported, error_text(pilot)
+            qr_key = re.search(r"(\S+): show as QR frames", exported)
+            assert qr_key is not None
+            await pilot.press(qr_key[1])
             await settle(pilot)
             assert "QR v20" in text_of(pilot, "#qr-caption")  # more in tests/tui/test_tui_qr.py
             await pilot.press("escape", "escape", "l")
@@ -166,15 +173,9 @@ def test_crl_issue_shows_next_update(copy_home, hierarchy):
     run(scenario())
 
 
-def test_unlock_with_custodian_shares(token_env, tmp_path):
-    # `init --quorum` re-keys the token PIN. SoftHSM reads a token's PIN once per process,
-    # so a re-key done by a subprocess is invisible here: run the same service in-process.
-    pin = token_env.new_token("tuiquorum")
-    home, shares = tmp_path / "qhome", tmp_path / "shares"
-    init_home(home, module=token_env.module, token_label="tuiquorum",
-              creds=Credentials(pin=pin.read_text()), at=parse_time(AT),
-              options=InitOptions(rehearsal=True, quorum="2/3", shares_out=shares))
-    one, two = (p.read_text().strip() for p in sorted(shares.iterdir())[:2])
+def test_unlock_with_custodian_shares(quorum_home):
+    home = quorum_home.home
+    one, two = quorum_home.shares[:2]
 
     async def scenario():
         app = CeremonyApp(home)
@@ -186,21 +187,18 @@ def test_unlock_with_custodian_shares(token_env, tmp_path):
             screen = pilot.app.screen
             assert isinstance(screen, UnlockScreen)
             assert "0 of 2 shares" in str(screen.query_one("#unlock-progress").content)
-            await type_text(pilot, "not a share at all")
-            await pilot.press("enter")
-            assert "not a valid SLIP-39 share" in error_text(pilot)
-            for _ in range(2):  # the same custodian twice
-                await paste_text(pilot, one)
-                await pilot.press("enter")
+            await type_text(pilot, "not ")
+            assert "no SLIP-39 word starts with 'not'" in error_text(pilot)
+            await pilot.press("ctrl+u")  # clear the field
+            for _ in range(2):  # the same custodian twice (pasted, as a scanner types)
+                await paste_text(pilot, one + " ")
             await settle(pilot)
             assert isinstance(pilot.app.screen, UnlockScreen)
             assert "given twice" in error_text(pilot)
             assert one.split()[0] not in error_text(pilot)  # I10
-            await paste_text(pilot, one)
-            await pilot.press("enter")
+            await paste_text(pilot, one + " ")
             assert "1 of 2 shares" in str(screen.query_one("#unlock-progress").content)
-            await paste_text(pilot, two)
-            await pilot.press("enter")
+            await paste_text(pilot, two + " ")
             await settle(pilot)
             assert isinstance(pilot.app.screen, OverviewScreen), error_text(pilot)
             token = text_of(pilot, "#ov-token")

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, SignatureAlgorithmOID
 
+from signer.core import progress
 from signer.core.policy.checks import CHECK_DOCS, Check, render_markdown
 from signer.core.policy.csr import (
     signature_unused_bits,
@@ -362,7 +363,10 @@ def evaluate_batch(requests: Sequence[Request], ctx: PolicyContext) -> list[Deci
     requests already refused for other reasons certify nothing and are left alone. Last, if
     the outcomes would not fit one result bundle, the largest are refused (`fit_batch`).
     """
-    decisions = [_judge(r, ctx) for r in requests]
+    decisions = []
+    for done, r in enumerate(requests, 1):
+        decisions.append(_judge(r, ctx))
+        progress.report("judging the requests", done, len(requests))
     subscribers: dict[str, set[str]] = {}
     accepted: Counter[str] = Counter()
     for r, d in zip(requests, decisions, strict=True):

@@ -61,10 +61,11 @@ def load_start(path: Path, origin: str) -> Start | None:
     return Start(snap, digest(raw))
 
 
-def open_for_session(path: Path, origin: str, key: bytes, *,
-                     recovery_session: bool = False) -> tuple[CeremonyLog, str | None]:
+def open_for_session(path: Path, origin: str, key: bytes, *, recovery_session: bool = False
+                     ) -> tuple[CeremonyLog, str | recovery.CrashTail | None]:
     """The verified log a session acts on, and its root (None for a recovery session on an
-    unsigned tail); LogError, worded for the operator, when it does not verify."""
+    unsigned tail, the tail for the session to judge when a crash left complete entries
+    unsigned); LogError, worded for the operator, when it does not verify."""
     try:
         start = load_start(path, origin)
     except LogError as exc:

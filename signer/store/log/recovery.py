@@ -16,6 +16,7 @@ What to do with an interrupted batch is not decided here either (`batch sign` re
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,14 @@ def is_crash_tail(report: LogReport) -> bool:
     return not report.ok and (report.unsigned_tail > 0 or report.truncated_bytes > 0)
 
 
+def refuse_crash_tail(report: LogReport, why: str = "") -> LogError:
+    """The refusal of a session on a crash tail only custodians may complete."""
+    return LogError(
+        f"the ceremony log does not verify: {describe_crash_tail(report)} (an interrupted "
+        f"session: a crash or power cut){why}; no ceremony can start until it is recovered "
+        f'with `signer audit recover --confirm "{CONFIRMATION}"` (see {PROCEDURE})')
+
+
 def describe_crash_tail(report: LogReport) -> str:
     parts = []
     if report.truncated_bytes:
@@ -46,15 +55,46 @@ def describe_crash_tail(report: LogReport) -> str:
     return " and ".join(parts)
 
 
+@dataclass(frozen=True)
+class CrashTail:
+    """The complete entries a crash left after the last signed checkpoint, parsed; the next
+    login may complete them (signer.service.crash_tail decides which)."""
+
+    entries: tuple[dict[str, Any], ...]
+    report: LogReport
+
+
+def read_tail(path: Path, count: int) -> tuple[dict[str, Any], ...]:
+    """The last ``count`` lines of ``path`` (every one complete), read from the end: the cost
+    is the tail's, not the log's."""
+    if count <= 0:
+        return ()
+    with open(path, "rb") as f:
+        end = f.seek(0, os.SEEK_END)
+        at, data = end, b""
+        while at > 0 and data.count(b"\n") <= count:
+            step = min(at, 1 << 16)
+            at -= step
+            f.seek(at)
+            data = f.read(step) + data
+    lines = data.split(b"\n")[:-1][-count:]
+    try:
+        return tuple(json.loads(line) for line in lines)
+    except ValueError:
+        raise LogError(f"{path}: the unsigned tail does not parse") from None
+
+
 def check_log_for_session(path: Path, origin: str, key: bytes, *,
                           recovery: bool = False, start: Start | None = None,
-                          keep: Kept | None = None) -> str | None:
+                          keep: Kept | None = None) -> str | CrashTail | None:
     """Refuse to open a session on a log that does not verify (raises LogError); returns the
     verified root (hex), or None for a recovery session on an unsigned tail.
 
     ``recovery`` lets ``audit recover`` open its session on a log whose only fault is an
-    unsigned tail (an incomplete last line must already have been cut). ``start`` verifies
-    only what follows a last verified state; ``keep`` collects what the session works with.
+    unsigned tail (an incomplete last line must already have been cut). Otherwise a clean
+    unsigned tail (complete lines only) is returned as a ``CrashTail`` for the session to
+    judge; an incomplete last line always needs ``audit recover``. ``start`` verifies only
+    what follows a last verified state; ``keep`` collects what the session works with.
     """
     report = verify_log(path, origin, origin, key, start=start, keep=keep)
     if report.ok:
@@ -62,10 +102,9 @@ def check_log_for_session(path: Path, origin: str, key: bytes, *,
     if is_crash_tail(report):
         if recovery and not report.truncated_bytes:
             return None
-        raise LogError(
-            f"the ceremony log does not verify: {describe_crash_tail(report)} (an interrupted "
-            "session: a crash or power cut); no ceremony can start until it is recovered with "
-            f'`signer audit recover --confirm "{CONFIRMATION}"` (see {PROCEDURE})')
+        if not report.truncated_bytes:
+            return CrashTail(read_tail(path, report.unsigned_tail), report)
+        raise refuse_crash_tail(report)
     raise LogError(
         f"the ceremony log does not verify: {report.first_error}; no ceremony can start. This "
         "is not a crash tail: do not try to repair it, keep the home as it is and call the "

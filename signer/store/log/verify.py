@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from signer.core import progress
 from signer.core.canonical import canonical_json
 from signer.core.checkpoint import Checkpoint, check_origin, parse_signed_checkpoint
 from signer.core.merkle import TreeBuilder
@@ -158,6 +159,7 @@ def verify_log(
     truncated = 0
     try:
         with open(path, "rb") as f:
+            total = os.fstat(f.fileno()).st_size
             if start is not None:
                 fault = _check_prefix(f, start, prefix, verify_note is None)
                 if fault is not None:
@@ -176,6 +178,7 @@ def verify_log(
                         prefix.update(line)
                         prefix.update(b"\n")
                     consumed += len(line) + 1
+                    progress.report("verifying the ceremony log", consumed, total, "B")
                     kind = obj["type"]
                     if kind in counts or len(counts) < _MAX_COUNTED_TYPES:
                         counts[kind] = counts.get(kind, 0) + 1

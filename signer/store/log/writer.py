@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from signer.core import progress
 from signer.core.canonical import canonical_json
 from signer.core.checkpoint import (
     Checkpoint,
@@ -101,6 +102,7 @@ class CeremonyLog(LogReader):
         scanner = Scanner(origin, checkpoint_of_note_unverified)
         try:
             with open(path, "rb") as f:
+                total = os.fstat(f.fileno()).st_size
                 for line in iter_lines(f):
                     obj, leaf, cp = scanner.feed(line)
                     log._records.append(log._file_size, leaf)
@@ -110,6 +112,7 @@ class CeremonyLog(LogReader):
                     log._prefix.update(line)
                     log._prefix.update(b"\n")
                     fold(log.state, obj)
+                    progress.report("reading the ceremony log", log._file_size, total, "B")
         except BadEntry as exc:
             n = scanner.builder.size
             raise LogError(f"{path}: line {n + 1} (seq {n}): {exc}") from None

@@ -15,8 +15,9 @@ from textual.widgets import Input, Label, Static
 from signer.service.export import export_to_directory
 from signer.service.overview import words8
 from signer.tui.screens.base import CeremonyScreen
+from signer.tui.screens.overview import no_batch
 from signer.tui.screens.qr import QRScreen
-from signer.tui.widgets import ERRORS, grouped_hex
+from signer.tui.widgets import ERRORS, grouped_hex, key_of
 from transfer import qr, usb
 
 
@@ -51,7 +52,7 @@ class ExportScreen(CeremonyScreen):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         c = self.ceremony
         if c.batch_id is None:
-            self.error_line().show_error("no batch: import one first (i)")
+            self.error_line().show_error(no_batch())
             return
         if not event.value.strip() or not c.require_session(self):
             return
@@ -62,7 +63,8 @@ class ExportScreen(CeremonyScreen):
             t = Text(f"wrote {res['out']} and read it back: identical\n", style="bold")
             t.append(f"sha256 {grouped_hex(res['sha256'])}\nwords  {words8(res['sha256'])}\n")
             t.append(f"{res['certificates']} certificates, {res['crls']} CRLs, log checkpoint "
-                     f"size {res['checkpoint_size']}.  ctrl+o: show as QR frames")
+                     f"size {res['checkpoint_size']}.  {key_of(ExportScreen, 'qr')}: show as QR "
+                     "frames")
             self.query_one("#export-result", Static).update(t)
 
         self.run_worker(self.guarded(c.jobs.call("batch export", export_to_directory, c.batch_id,

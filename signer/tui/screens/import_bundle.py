@@ -17,7 +17,7 @@ from textual.widgets.option_list import Option
 from signer.service.batches import ImportResult, import_batch, import_file
 from signer.service.overview import words8
 from signer.tui.screens.base import CeremonyScreen
-from signer.tui.widgets import ERRORS, grouped_hex, one_line
+from signer.tui.widgets import ERRORS, grouped_hex, key_of, one_line
 from transfer import qr, usb
 from transfer.qr.live import ReaderProcess, default_reader
 
@@ -73,7 +73,7 @@ class ImportScreen(CeremonyScreen):
             yield OptionList(id="media")
             yield Input(placeholder="or a bundle file path, then Enter", id="path")
             yield Input(placeholder="or scan QR frames here (one frame per Enter), "
-                        "or ctrl+g for the camera", id="qr")
+                        f"or {key_of(ImportScreen, 'camera')} for the camera", id="qr")
             yield Static("", id="qr-progress")
             yield Static("", id="import-result", classes="panel")
         yield from self.compose_footer()
@@ -107,7 +107,8 @@ class ImportScreen(CeremonyScreen):
         res = self.receiver.feed(text)
         line = f"QR {res.progress.line()} ({res.status}: {res.message})"
         if res.status is qr.FeedStatus.FOREIGN:
-            line += f"; ctrl+t takes transfer {self.receiver.last_foreign}"
+            line += (f"; {key_of(ImportScreen, 'take')} takes transfer "
+                     f"{self.receiver.last_foreign}")
         self.query_one("#qr-progress", Static).update(line)
         self._import_if_complete()
 

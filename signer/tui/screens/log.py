@@ -17,6 +17,7 @@ from signer.service import auditing
 from signer.service.audit import AuditReport
 from signer.service.overview import words8
 from signer.tui.screens.base import CeremonyScreen
+from signer.tui.widgets import key_of
 
 
 class LogScreen(CeremonyScreen):
@@ -29,7 +30,8 @@ class LogScreen(CeremonyScreen):
 
     def compose(self) -> ComposeResult:
         yield from self.compose_header()
-        yield Static("v: verify the whole log, the checkpoints and the ledger (reads only)",
+        yield Static(f"{key_of(LogScreen, 'verify')}: verify the whole log, the checkpoints and "
+                     "the ledger (reads only)",
                      id="audit", classes="panel")
         yield DataTable(id="log-table", cursor_type="row")
         yield Static(id="checkpoints", classes="panel")

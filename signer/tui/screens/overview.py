@@ -11,7 +11,7 @@ from textual.widgets import Static
 
 from signer.service.overview import Overview, proposed_time
 from signer.tui.screens.base import CeremonyScreen
-from signer.tui.widgets import grouped_hex
+from signer.tui.widgets import grouped_hex, key_of
 
 
 def render_overview(ov: Overview, confirmed: str | None) -> dict[str, Text]:
@@ -50,7 +50,8 @@ def render_overview(ov: Overview, confirmed: str | None) -> dict[str, Text]:
     elif confirmed:
         clock.append(f"{confirmed} (confirmed; used at unlock)")
     else:
-        clock.append(f"{proposed_time(ov.last_time)} proposed: press c to confirm", style="bold")
+        clock.append(f"{proposed_time(ov.last_time)} proposed: press "
+                     f"{key_of(OverviewScreen, 'app.clock')} to confirm", style="bold")
     if ov.last_time:
         clock.append(f"\n         last recorded ceremony time {ov.last_time}")
     batches = Text("Batches  ", style="bold")
@@ -62,12 +63,20 @@ def render_overview(ov: Overview, confirmed: str | None) -> dict[str, Text]:
             "batches": batches}
 
 
+IMPORT = "app.open('import')"
+
+
+def no_batch() -> str:
+    """The refusal of a step that needs a batch: it says which key imports one."""
+    return f"no batch: import one first ({key_of(OverviewScreen, IMPORT)})"
+
+
 class OverviewScreen(CeremonyScreen):
     TITLE = "Ceremony overview"
     BINDINGS = [
         Binding("c", "app.clock", "Clock"),
         Binding("u", "app.unlock", "Unlock"),
-        Binding("i", "app.open('import')", "Import"),
+        Binding("i", IMPORT, "Import"),
         Binding("r", "app.open('review')", "Review"),
         Binding("s", "app.open('sign')", "Sign"),
         Binding("e", "app.open('export')", "Export"),

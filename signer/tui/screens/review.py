@@ -14,7 +14,8 @@ from textual.widgets import DataTable, Input, Label, Static
 
 from signer.service.batches import show_batch
 from signer.tui.screens.base import CeremonyScreen
-from signer.tui.widgets import ErrorLine
+from signer.tui.screens.overview import no_batch
+from signer.tui.widgets import ErrorLine, key_of
 
 
 def _verdict(r: dict[str, Any]) -> str:
@@ -41,8 +42,13 @@ def render_detail(r: dict[str, Any], approved: bool) -> Text:
         t.append(f"  serial {r['serial']}")
     if r.get("needs_approval"):
         t.append("  sub-CA: " + ("approved" if approved or r.get("approved") else
-                                 "press a and type the id to approve"))
-    t.append("\nnames (verified): " + (", ".join(r.get("names") or []) or "(none)"))
+                                 f"press {key_of(ReviewScreen, 'approve')} and type the id "
+                                 "to approve"))
+    names = ", ".join(r.get("names") or []) or "(none)"
+    # Only an accepted request's names were all verified by the RA; a refused one's are what
+    # its CSR asked for (an unverified name is often why it was refused).
+    t.append(("\nnames (verified): " if r["verdict"] == "accept" else
+              "\nnames asked for (not verified, not certified): ") + names)
     for reason in r.get("reasons") or []:
         t.append(f"\n  {reason['code']}: {reason['message']}")
     return t
@@ -81,7 +87,7 @@ class ReviewScreen(CeremonyScreen):
     async def load(self) -> None:
         batch_id = self.ceremony.batch_id
         if batch_id is None:
-            self.error_line().show_error("no batch: import one first (i)")
+            self.error_line().show_error(no_batch())
             return
 
         def got(data: dict[str, Any]) -> None:

@@ -15,6 +15,10 @@ from textual.widgets import ProgressBar, Static
 
 from signer.service.signing import SignReport, sign_batch
 from signer.tui.screens.base import CeremonyScreen
+from signer.tui.screens.overview import no_batch
+from signer.tui.widgets import key_of
+
+EXPORT = "app.open('export')"
 
 
 def rate_eta(done: int, total: int, elapsed: float) -> str:
@@ -32,7 +36,7 @@ def render_sign(rep: SignReport) -> Text:
         t.append(f"\nawaiting custodian approval: {', '.join(rep.awaiting_approval)}")
     if rep.crls:
         t.append(f"\nCRLs issued: {', '.join(rep.crls)}")
-    t.append("\ne: export the result bundle")
+    t.append(f"\n{key_of(SignScreen, EXPORT)}: export the result bundle")
     return t
 
 
@@ -41,7 +45,7 @@ class SignScreen(CeremonyScreen):
     BINDINGS = [
         Binding("enter", "start", "Start signing"),
         Binding("x", "cancel_sign", "Cancel"),
-        Binding("ctrl+e", "app.open('export')", "Export"),
+        Binding("ctrl+e", EXPORT, "Export"),
         Binding("escape", "back", "Back"),
     ]
 
@@ -65,8 +69,9 @@ class SignScreen(CeremonyScreen):
         c = self.ceremony
         self.query_one("#sign-what", Static).update(
             f"batch {c.batch_id or '(none: import one first)'}; approved sub-CA requests: "
-            f"{', '.join(c.approvals) or 'none'}\nEnter: sign everything policy accepted.  "
-            "x: cancel (stops between chunks)")
+            f"{', '.join(c.approvals) or 'none'}\n{key_of(SignScreen, 'start')}: sign "
+            f"everything policy accepted.  {key_of(SignScreen, 'cancel_sign')}: cancel (stops "
+            "between chunks)")
 
     def progress(self, done: int, total: int) -> bool:
         """Called on the appliance thread after each chunk; False stops the batch."""
@@ -82,7 +87,7 @@ class SignScreen(CeremonyScreen):
         c = self.ceremony
         if self.running or c.batch_id is None or not c.require_session(self):
             if c.batch_id is None:
-                self.error_line().show_error("no batch: import one first (i)")
+                self.error_line().show_error(no_batch())
             return
         self.running = True
         self.cancel.clear()

@@ -1,4 +1,5 @@
-"""The custodians' unlock: shares (or a PIN) typed into a modal screen, never echoed (I10)."""
+"""The custodians' unlock: shares typed word by word (``signer.tui.share_entry``), or a PIN,
+into a modal screen; nothing typed reaches a log (I10)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from textual.widgets import Input, Label
 from signer.core import quorum
 from signer.core.config import parse_quorum
 from signer.service.session import Credentials
+from signer.tui.share_entry import ShareEntry
 from signer.tui.widgets import ERRORS, ErrorLine, one_line
 
 if TYPE_CHECKING:
@@ -20,10 +22,11 @@ if TYPE_CHECKING:
 
 
 class UnlockScreen(ModalScreen[bool]):
-    """Custodians type their shares one at a time (or an operator the PIN); never echoed.
+    """Custodians type their shares one after another, word by word (or an operator the PIN).
 
-    Each value leaves its input as soon as it is submitted; collected shares go to the
-    appliance thread in one `Credentials`, which the login job wipes whatever happens.
+    A share is taken once its checksum is right; its words then leave the entry widget.
+    Collected shares go to the appliance thread in one `Credentials`, which the login job
+    wipes whatever happens.
     """
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -44,9 +47,9 @@ class UnlockScreen(ModalScreen[bool]):
             if self.need:
                 yield Label(f"Unlock with custodian shares (quorum {self.quorum_spec}).",
                             classes="title")
-                yield Label("Each custodian types the words of one share, then Enter.")
+                yield Label("Each custodian types the words of one share, in order.")
                 yield Label(self._progress(), id="unlock-progress")
-                yield Input(password=True, placeholder="share words (not shown)", id="secret")
+                yield ShareEntry()
             else:
                 yield Label("Unlock the token with its user PIN.", classes="title")
                 yield Label("", id="unlock-progress")
@@ -58,22 +61,36 @@ class UnlockScreen(ModalScreen[bool]):
         return f"{len(self._shares)} of {self.need} shares entered"
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        """The PIN (shares come from the entry widget)."""
         event.stop()
         value = event.value
         event.input.value = ""  # out of the widget at once (I10)
-        if self.busy or not value.strip():
+        if self.busy or not value.strip() or self.need:
             return
+        self._start(Credentials(pin=value))
+
+    def on_share_entry_verdict(self, event: ShareEntry.Verdict) -> None:
+        event.stop()
         errors = self.query_one(ErrorLine)
-        if not self.need:
-            self._start(Credentials(pin=value))
+        if event.text:
+            errors.show_error(event.text)
+        else:
+            errors.clear()
+
+    def on_share_entry_complete(self, event: ShareEntry.Complete) -> None:
+        event.stop()
+        errors = self.query_one(ErrorLine)
+        value = " ".join(event.words)
+        self.query_one(ShareEntry).clear()  # the words leave the widget at once
+        if self.busy:
             return
-        try:
-            quorum.inspect_share(value)  # a mistyped word is caught before the next custodian
+        try:  # the checksum is right; the share's own facts too (a foreign or repeated
+            info, _ = quorum.inspect_share(value)  # share is found when they combine)
         except quorum.ShareError as exc:
             errors.show_error(one_line(exc))
             return
         self._shares.append(value)
-        errors.clear()
+        errors.show_note(f"share {info.index} taken: its checksum is right")
         self.query_one("#unlock-progress", Label).update(self._progress())
         if len(self._shares) >= self.need:
             creds = Credentials(shares=self._shares)
@@ -100,4 +117,6 @@ class UnlockScreen(ModalScreen[bool]):
 
     def action_cancel(self) -> None:
         self._shares.clear()
+        if self.need:
+            self.query_one(ShareEntry).clear()
         self.dismiss(False)
