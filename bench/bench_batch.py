@@ -162,8 +162,16 @@ def _raw_rate(args: tuple[str, str, str, float, str, str]) -> int:
     import pkcs11
     from pkcs11 import Attribute, Mechanism, ObjectClass
 
-    tok = pkcs11.lib(module).get_token(token_label=token)
-    with tok.open(user_pin=pin) as s:
+    lib = pkcs11.lib(module)
+    for attempt in range(20):  # SoftHSM's file store, opened by several processes at once,
+        try:                   # sometimes answers CKR_GENERAL_ERROR: try again, staggered
+            session = lib.get_token(token_label=token).open(user_pin=pin)
+            break
+        except (pkcs11.exceptions.GeneralError, pkcs11.exceptions.NoSuchToken):
+            time.sleep(0.05 * (attempt + 1))
+    else:
+        raise SystemExit(f"token {token}: cannot open a session")
+    with session as s:
         key = next(s.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.LABEL: label}))
         data = hashlib.sha384(b"x").digest() if mech == "ecdsa" else b"x" * 200
         m = Mechanism.ECDSA if mech == "ecdsa" else Mechanism.SHA256_RSA_PKCS

@@ -99,6 +99,7 @@ def grow(home: Path, pin: str, certificates: int, revoked: int = 0, *, ca: str =
             f.write(line + b"\n")
             builder.append(leaf_hash(line))
             seq += 1
+            written = seq - 1  # what the ledger records (not the checkpoint that may follow)
             if seq % every == 0:
                 cp = Checkpoint(cfg.appliance_name, seq, builder.root())
                 note = sign_checkpoint(cp, cfg.appliance_name, pub, sign)
@@ -108,7 +109,7 @@ def grow(home: Path, pin: str, certificates: int, revoked: int = 0, *, ca: str =
                 f.write(line + b"\n")
                 builder.append(leaf_hash(line))
                 seq += 1
-            return seq - 1
+            return written
 
         for i in range(issued, issued + certificates):
             serial = format(base + i + 1, "x")
