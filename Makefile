@@ -57,7 +57,7 @@ test-deps: test-system venv
 test: test-deps
 	$(VENV)/bin/ruff check signer hsm transfer tests bench fuzz scripts
 	$(VENV)/bin/mypy --strict signer hsm transfer
-	$(PY) -m pytest -q
+	SIGNER_NO_SKIPS=1 $(PY) -m pytest -q
 
 demo: deps
 	@bash scripts/demo.sh

@@ -171,7 +171,7 @@ class ShareProblem:
             return "no words"
         if self.kind == "unknown":
             text = f"word {p}{self._named} is not a SLIP-39 word"
-            if self.candidates:
+            if suggest and self.candidates:  # list words spelled like it: often the share's own
                 text += "; it could be " + " or ".join(f"'{c}'" for c in self.candidates)
             if suggest and self.fix:
                 text += f"; the checksum fits if it is '{self.fix}'"

@@ -390,9 +390,9 @@ class Replay:
         at, config, version = self.judged_at.get(d["batch"], (seq, self.session_config,
                                                              self.session_version))
         text = self.configs.get(config or "")
-        if text is None:
-            self.out.notes.append(f"{what}: the configuration in force was not logged; not "
-                                  "judged again")
+        if text is None:  # every session logs the policy in force when it changes
+            self.out.problem("config", f"{what}: the configuration in force was never logged "
+                                       "(a session named a policy no config entry holds)")
             return
         try:
             cfg = parse_config(text)

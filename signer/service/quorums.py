@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hsm import backup as hsm_backup
+from hsm.modules import check_trusted_module
 from hsm.pins import PinPlan, derive_pin, plan_pin
 from hsm.token import Token
 from signer.core import quorum
@@ -83,8 +84,16 @@ def _new_shares(s: Session, out: Path | None, spec: str, stem: str,
 
 
 def _enrolled(s: Session) -> list[str]:
-    """The tokens whose PIN the unlock secret derives: the main one and those added."""
-    return sorted({MAIN} | {n for n in s.state.custody.tokens if n in s.config.tokens})
+    """The tokens whose PIN the unlock secret derives: the main one and every one the log says
+    was added (not signer.toml, which anyone with file access could trim: a token left out
+    would keep the PIN the retired shares derive)."""
+    names = sorted({MAIN} | set(s.state.custody.tokens))
+    missing = [n for n in names if n not in s.config.tokens]
+    if missing:
+        raise SignerError(f"token {missing[0]!r} was added to this home (the log says so) but "
+                          f"signer.toml does not name it: add its [tokens.{missing[0]}] table; "
+                          "a rotation re-keys every token")
+    return names
 
 
 def rotate_unlock(s: Session, spec: str, shares_out: Path | None,
@@ -191,6 +200,7 @@ def _add_token(home: Path, cfg: TokenConfig, pin_prefix: str, initial_pin: str,
     try:
         if cfg.name in s.state.custody.tokens:
             raise SignerError(f"token {cfg.name!r} was added already")
+        check_trusted_module(cfg.module)
         token = Token(cfg.module, label=cfg.label, serial=cfg.serial, uri=cfg.uri,
                       key_id_bytes=cfg.key_id_bytes)
         try:

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from hsm.errors import HSMAuthError, HSMError
+from hsm.errors import HSMAuthError, HSMError, KeyUnsafeError
 from hsm.keys import TokenKey
 from hsm.token import KeyAttributes, Token, TokenStatus
 from signer.core.checkpoint import Checkpoint
@@ -45,6 +45,7 @@ from signer.store import airgap
 from signer.store.home import HomePaths, load_config, sys_net
 from signer.store.ledger import CARecord, Ledger
 from signer.store.log import CeremonyLog, Entry, events
+from signer.store.log.custody import BACKUP
 from signer.store.log.opening import open_for_session, open_read_only
 from signer.store.log.recovery import CONFIRMATION, PROCEDURE, CrashTail
 from signer.store.log.state import LogState
@@ -104,6 +105,7 @@ class Session:
         self._main: Token | None = None
         self._time: dt.datetime | None = None
         self._crash_tail: CrashTail | None = None
+        self._tail_entries: list[Entry] = []
         self.interfaces: list[str] = []
         self.share_indices: list[int] = []
         self.session_start = 0
@@ -178,13 +180,18 @@ class Session:
             self._check_log_verifies(recovery)
             self._open(at)
             if self._crash_tail is not None:
-                crash_tail.record(self, self._crash_tail)
+                crash_tail.record(self, self._tail_entries, self._crash_tail)
         except BaseException:
             self._drop_token()
             raise
         try:  # I2: finish what a crash left between the ledger and the log, before anything
             complete_interrupted(self)
         except BaseException as exc:  # the refusal is logged and the session closes, signed
+            if self._crash_tail is not None:
+                # Never sign a crash tail whose completion failed: it stays unsigned (with
+                # this session's entries) for the custodians' `audit recover`.
+                self._drop_token()
+                raise
             self.refuse("login", exc)
             self.close()
             raise
@@ -238,7 +245,13 @@ class Session:
         self._log, root = open_for_session(self.paths.log, self.config.appliance_name,
                                            self.log_public_key(), recovery_session=recovery)
         if isinstance(root, CrashTail):  # I2: a clean crash tail is completed, if it may be
-            crash_tail.judge(self, root)
+            report = root.report
+            if report.root != self.log.root_at(self.log.size).hex() \
+                    or report.entries != self.log.size:
+                raise LogError("the ceremony log changed on disk while the session was opening")
+            first = self.log.size - report.unsigned_tail
+            self._tail_entries = [self.log.read_entry(i) for i in range(first, self.log.size)]
+            crash_tail.judge(self, root, self._tail_entries)
             self._crash_tail = root
 
     def _open(self, at: dt.datetime | None) -> None:
@@ -397,7 +410,13 @@ class Session:
     def token_key(self, label: str) -> TokenKey:
         """Key ``label`` on the token the log says holds it, after checking I1."""
         token = self.token_for(self.key_token(label))
-        return token.signing_key(label, **self._restored(label))
+        key = token.signing_key(label, **self._restored(label))
+        # Wrappable under the trusted key only in a home the log says was made with a backup
+        # quorum (I1 revised); elsewhere I1 stays strict. The log decides, not signer.toml.
+        if BACKUP not in self.state.custody.sets and token.key_attributes(label).extractable:
+            raise KeyUnsafeError(f"key {label!r} is not safe to use: extractable (wrappable) "
+                                 "in a home made without a backup quorum (I1)")
+        return key
 
     def ca_key(self, rec: CARecord) -> TokenKey:
         """The CA's key, after checking I1 and that it matches the CA certificate."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hsm.backup import backup_log_key_algorithm
+from hsm.modules import check_trusted_module
 from hsm.pins import PinPlan, derive_pin, plan_pin
 from hsm.token import Token
 from signer.core import quorum
@@ -122,6 +123,7 @@ def _init(home: Path, module: str, token_label: str, creds: Credentials,
           at: dt.datetime | None, o: InitOptions) -> InitResult:
     paths = HomePaths(home)
     _check(home, paths, at, o)
+    check_trusted_module(module)
     token = Token(module, label=token_label)
     pin = "" if o.pinpad else obtain_pin(creds, f"user PIN of token {token_label!r}")
     if o.pinpad:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from hsm.modules import check_trusted_module
 from hsm.pins import LoginMode, PinPlan, derive_pin
 from hsm.token import Token
 from signer.core import quorum
@@ -54,6 +55,7 @@ class TokenSet:
     def find(self, name: str) -> Token:
         """The token, found but not logged in."""
         cfg = self.config_of(name)
+        check_trusted_module(cfg.module)  # signer.toml is HOME's: anyone with file access
         return Token(cfg.module, label=cfg.label, serial=cfg.serial, uri=cfg.uri,
                      key_id_bytes=cfg.key_id_bytes)
 

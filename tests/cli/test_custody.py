@@ -17,7 +17,7 @@ import pytest
 from cryptography import x509
 
 from signer.core import quorum
-from tests.conftest import AT, TokenEnv, run_signer
+from tests.conftest import AT, ROOT, TokenEnv, run_signer
 from tests.factories import facts, make_csr, pack
 
 LATER = "2026-11-29T11:00:00Z"
@@ -340,3 +340,30 @@ def test_init_refuses_what_custody_cannot_honour(token_env, tmp_path, extra, mes
                    check=False)
     assert message in r.stderr and not (tmp_path / "h").exists()
     assert not (tmp_path / "B").exists() or not any((tmp_path / "B").iterdir())
+
+
+def test_a_wrappable_key_is_refused_in_a_home_made_without_backup(token_env, tmp_path):
+    """I1 stays strict where the log records no backup quorum: an insider's key generated
+    CKA_EXTRACTABLE + CKA_WRAP_WITH_TRUSTED under a CA key's label is never used."""
+    pin = token_env.new_token("strict")
+    home = tmp_path / "home"
+    auth = ("--pin-file", pin, "--at", AT)
+    run_signer("init", "--module", token_env.module, "--token", "strict", "--rehearsal", *auth,
+               home=home, check=True)
+    run_signer("key", "generate", "k1", "--algorithm", "ec-p256", *auth, home=home, check=True)
+    swap = ("import pkcs11, sys\n"
+            "from hsm.token import Token\n"
+            "lib = pkcs11.lib(sys.argv[1])\n"
+            "with lib.get_token(token_label='strict').open(user_pin=sys.argv[2], rw=True) as s:\n"
+            "    for o in list(s.get_objects({pkcs11.Attribute.LABEL: 'k1'})):\n"
+            "        o.destroy()\n"
+            "t = Token(sys.argv[1], label='strict')\n"
+            "t.login(sys.argv[2])\n"
+            "t.generate_key('k1', 'ec-p256', backup=True)\n")
+    subprocess.run([sys.executable, "-c", swap, token_env.module, pin.read_text()], check=True,
+                   env=token_env.env(), capture_output=True, cwd=ROOT)
+    r = run_signer("ca", "root", "r", "--key", "k1", "--subject", "CN=Strict Root,C=AU", *auth,
+                   home=home, check=False)
+    assert r.returncode == 1
+    assert "extractable (wrappable) in a home made without a backup quorum" in r.stderr
+    assert not (home / "certs" / "r.pem").exists()

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -50,24 +51,49 @@ def _append(home: Path, type_: str, data: dict) -> None:
         f.write(line + b"\n")
 
 
-@pytest.mark.parametrize(("type_", "data", "named"), [
-    ("ra.trusted", {"ra": "evil", "key_id": "00" * 32, "public_key": "AA" * 22},
+CERT = {"batch": "b", "id": "r", "ca": "class1", "serial": "7f" * 9, "cert_sha256": "ab" * 32,
+        "subscriber": "m", "spki_sha256": "cd" * 32, "not_after": "2027-01-01T00:00:00+00:00",
+        "profile": "server", "tbs_sha256": "ef" * 32}
+INTENT = {k: CERT[k] for k in ("batch", "id", "ca", "serial")}
+
+
+@pytest.mark.parametrize(("entries", "named"), [
+    ([("ra.trusted", {"ra": "evil", "key_id": "00" * 32, "public_key": "AA" * 22})],
      "1 ra.trusted, which custodians must review"),
-    ("approval", {"batch": "b", "id": "r", "share_indices": [1, 2]},
+    ([("approval", {"batch": "b", "id": "r", "share_indices": [1, 2]})],
      "1 approval, which custodians must review"),
-    ("cert.issued", {"batch": "b", "id": "r", "ca": "class1", "serial": "7f" * 9,
-                     "cert_sha256": "ab" * 32, "subscriber": "m", "spki_sha256": "cd" * 32,
-                     "not_after": "2027-01-01T00:00:00+00:00", "profile": "server",
-                     "tbs_sha256": "ef" * 32},
-     "its certificate is not in the ledger"),
-])
-def test_an_appended_entry_that_grants_something_is_never_signed(hierarchy, tmp_path, type_,
-                                                                  data, named):
+    ([("cert.issued", CERT)], "(cert.issued): no intent to issue precedes it"),
+    ([("issue.failed", {**INTENT, "code": "key.compromised", "message": "call evil"})],
+     "(issue.failed): no intent to issue precedes it"),
+    ([("issue.intent", INTENT), ("cert.issued", CERT)],
+     "its certificate is not the ledger's for that request"),
+], ids=["ra-key", "approval", "cert-alone", "failure-alone", "cert-not-in-ledger"])
+def test_an_appended_entry_that_grants_something_is_never_signed(hierarchy, tmp_path, entries,
+                                                                  named):
     home = tmp_path / "home"
     shutil.copytree(hierarchy.home, home)
-    _append(home, type_, data)
+    for type_, data in entries:
+        _append(home, type_, data)
     before = (home / "log" / "ceremony.jsonl").read_bytes()
     r = signer(home, "key", "list", "--pin-file", hierarchy.pin_file, "--at", LATER)
     message = r.stderr.strip().splitlines()[-1]
     assert r.returncode == 1 and named in message and "audit recover" in message, r.stderr
     assert (home / "log" / "ceremony.jsonl").read_bytes() == before  # nothing logged or signed
+
+
+def test_a_forged_session_open_cannot_hide_a_policy_change(hierarchy, tmp_path):
+    """The policy in force changes only with a logged `config` entry: an insider who edits
+    signer.toml and appends a session.open naming its digest still has the change logged."""
+    home = tmp_path / "home"
+    shutil.copytree(hierarchy.home, home)
+    cfg = home / "signer.toml"
+    cfg.write_text(cfg.read_text() + "\n# an insider's edit\n")
+    digest = hashlib.sha256(cfg.read_bytes()).hexdigest()
+    _append(home, "session.open", {"config_sha256": digest})
+    forged = _entries(home)[-1]["seq"]
+    r = signer(home, "key", "list", "--pin-file", hierarchy.pin_file, "--at", LATER)
+    assert r.returncode == 0, r.stderr
+    after = _entries(home)
+    configs = [e for e in after if e["type"] == "config"]
+    assert configs[-1]["data"]["sha256"] == digest
+    assert configs[-1]["seq"] > forged  # logged by the next login, then signed

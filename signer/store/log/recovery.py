@@ -16,7 +16,6 @@ What to do with an interrupted batch is not decided here either (`batch sign` re
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,31 +56,11 @@ def describe_crash_tail(report: LogReport) -> str:
 
 @dataclass(frozen=True)
 class CrashTail:
-    """The complete entries a crash left after the last signed checkpoint, parsed; the next
-    login may complete them (signer.service.crash_tail decides which)."""
+    """A log whose only fault is entries after the last signed checkpoint (complete lines):
+    the next login may complete them (signer.service.crash_tail decides which). ``report.root``
+    is the root over every entry, so the session can check it acts on exactly these."""
 
-    entries: tuple[dict[str, Any], ...]
     report: LogReport
-
-
-def read_tail(path: Path, count: int) -> tuple[dict[str, Any], ...]:
-    """The last ``count`` lines of ``path`` (every one complete), read from the end: the cost
-    is the tail's, not the log's."""
-    if count <= 0:
-        return ()
-    with open(path, "rb") as f:
-        end = f.seek(0, os.SEEK_END)
-        at, data = end, b""
-        while at > 0 and data.count(b"\n") <= count:
-            step = min(at, 1 << 16)
-            at -= step
-            f.seek(at)
-            data = f.read(step) + data
-    lines = data.split(b"\n")[:-1][-count:]
-    try:
-        return tuple(json.loads(line) for line in lines)
-    except ValueError:
-        raise LogError(f"{path}: the unsigned tail does not parse") from None
 
 
 def check_log_for_session(path: Path, origin: str, key: bytes, *,
@@ -103,7 +82,7 @@ def check_log_for_session(path: Path, origin: str, key: bytes, *,
         if recovery and not report.truncated_bytes:
             return None
         if not report.truncated_bytes:
-            return CrashTail(read_tail(path, report.unsigned_tail), report)
+            return CrashTail(report)
         raise refuse_crash_tail(report)
     raise LogError(
         f"the ceremony log does not verify: {report.first_error}; no ceremony can start. This "

@@ -200,10 +200,6 @@ def _config(s: LogState, d: Mapping[str, Any], time: str) -> None:
     s.config_sha256 = d["sha256"]
 
 
-def _session_open(s: LogState, d: Mapping[str, Any], time: str) -> None:
-    s.config_sha256 = d.get("config_sha256", s.config_sha256)
-
-
 def _ra_trusted(s: LogState, d: Mapping[str, Any], time: str) -> None:
     s.ras[d["ra"]] = RAFact(d["ra"], d["key_id"], d["public_key"])
     s.key_ids[d["key_id"]] = d["ra"]
@@ -331,7 +327,9 @@ def _ocsp_signed(s: LogState, d: Mapping[str, Any], time: str) -> None:
 
 
 _HANDLERS = {
-    "config": _config, "session.open": _session_open,
+    # Only a `config` entry (the whole text) changes the policy in force: a session.open that
+    # names another digest changes nothing, so a forged one cannot hide a policy change.
+    "config": _config,
     "ra.trusted": _ra_trusted, "ra.replaced": _ra_replaced, "ra.revoked": _ra_revoked,
     "batch.intent": _batch_intent, "batch.imported": _batch_imported, "approval": _approval,
     "issue.intent": _issue_intent, "cert.issued": _cert_issued, "issue.failed": _issue_failed,
