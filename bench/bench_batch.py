@@ -61,19 +61,23 @@ new_certs_dir = $dir/new
 serial = $dir/serial
 crlnumber = $dir/crlnumber
 default_md = sha384
-default_days = 90
+default_days = 180
 default_crl_days = 7
 policy = anything
 unique_subject = no
 copy_extensions = copy
 [anything]
 commonName = supplied
+# The extension set of the appliance's server profile (bench_speed compares like with like):
+# the SAN comes from the request (copy_extensions), no subjectKeyIdentifier (BR 7.1.2.7.6).
 [leaf]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
 extendedKeyUsage = serverAuth
-subjectKeyIdentifier = hash
+certificatePolicies = 2.23.140.1.2.1
 authorityKeyIdentifier = keyid
+crlDistributionPoints = URI:http://crl.example.org/class1.crl
+authorityInfoAccess = caIssuers;URI:http://ca.example.org/class1.crt
 """
 
 

@@ -1,20 +1,26 @@
-"""CRLs (I4): built from the ledger in one pass, numbered strictly upward, linted, signed.
+"""CRLs (I4): entries encoded once, at revocation; a CRL streamed from them; numbered upward.
 
-The revoked entries are handed to ``CertificateRevocationListBuilder``'s constructor as one
-list: adding them one by one copies the list each time (quadratic; 300,000 entries took
-110 s here). Reason codes follow RFC 5280 §5.3.1; "unspecified" is left out, as it advises.
+Each revocation's ``revokedCertificates`` entry is DER made once, when it is recorded
+(``encode_entry``), byte for byte what ``cryptography``'s builder makes for it. A CRL is the
+frame ``cryptography`` builds with no entries (version, algorithm, issuer, times, CRL number,
+AKI) with the concatenated entries spliced in (``splice_revoked``): no object per entry, so a
+million entries cost their bytes, not a million Python objects. Reason codes follow RFC 5280
+§5.3.1; "unspecified" is left out, as it advises. ``build_crl`` (the builder with every entry)
+stays as the reference the streamed bytes are proven equal to.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
+from signer.core import der as asn1
 from signer.core import progress
 from signer.errors import SignerError
 
@@ -30,6 +36,13 @@ REASONS = {
 }
 
 
+# RFC 5280 §5.3.1 CRLReason codes (7 is not used).
+REASON_CODES = {"unspecified": 0, "keyCompromise": 1, "cACompromise": 2, "affiliationChanged": 3,
+                "superseded": 4, "cessationOfOperation": 5, "privilegeWithdrawn": 9,
+                "aACompromise": 10}
+_REASON_OID = bytes.fromhex("0603551d15")  # id-ce-cRLReasons 2.5.29.21
+
+
 def check_reason(reason: str) -> None:
     if reason not in REASONS:
         raise SignerError(f"reason {reason!r}: use one of {', '.join(REASONS)}")
@@ -37,6 +50,63 @@ def check_reason(reason: str) -> None:
 
 def parse_db_time(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def encode_time(when: dt.datetime) -> bytes:
+    """RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050; seconds, Z."""
+    when = when.astimezone(dt.UTC)
+    if not 1950 <= when.year <= 9999:
+        raise SignerError(f"time {when.isoformat()} cannot be encoded in a CRL")
+    if when.year < 2050:
+        return asn1.tlv(asn1.UTC_TIME, when.strftime("%y%m%d%H%M%SZ").encode())
+    return asn1.tlv(asn1.GENERALIZED_TIME, when.strftime("%Y%m%d%H%M%SZ").encode())
+
+
+def encode_entry(serial: str, revoked_at: str, reason: str) -> bytes:
+    """The DER of one ``revokedCertificates`` entry: serial, revocation date, and a
+    non-critical reasonCode unless the reason is "unspecified" (RFC 5280 §5.3.1)."""
+    check_reason(reason)
+    if not serial or len(serial) > 40 or serial.startswith("0") \
+            or serial.strip("0123456789abcdef"):
+        raise SignerError(f"CRL entry {serial!r}: not a serial in lowercase hex without padding")
+    body = asn1.encode_integer(int(serial, 16)) + encode_time(parse_db_time(revoked_at))
+    if reason != "unspecified":
+        code = asn1.tlv(asn1.ENUMERATED, bytes((REASON_CODES[reason],)))
+        ext = asn1.tlv(asn1.SEQUENCE, _REASON_OID + asn1.tlv(asn1.OCTET_STRING, code))
+        body += asn1.tlv(asn1.SEQUENCE, ext)
+    return asn1.tlv(asn1.SEQUENCE, body)
+
+
+_TIMES = (asn1.UTC_TIME, asn1.GENERALIZED_TIME)
+
+
+def splice_revoked(frame_tbs: bytes | memoryview, revoked: bytes | Sequence[bytes]) -> bytes:
+    """The TBSCertList of ``frame_tbs`` (a CRL with no entries) with ``revoked``, the
+    concatenated DER of its entries (or chunks of it), as its ``revokedCertificates``
+    (RFC 5280 §5.1: absent when empty). One allocation, however large."""
+    chunks = [revoked] if isinstance(revoked, bytes) else list(revoked)
+    tag, start, end = asn1.read_header(frame_tbs, 0)
+    parts = asn1.children(frame_tbs, start, end) if tag == asn1.SEQUENCE else []
+    tags = [t for t, _, _ in parts]
+    if end != len(frame_tbs) or tags[:3] != [asn1.INTEGER, asn1.SEQUENCE, asn1.SEQUENCE] \
+            or len(tags) not in (5, 6) or tags[3] not in _TIMES or tags[4] not in _TIMES \
+            or tags[5:] not in ([], [asn1.CONTEXT_0]):
+        raise SignerError("the CRL frame is not version, signature, issuer, thisUpdate, "
+                          "nextUpdate[, extensions] with no entries")
+    total = sum(len(c) for c in chunks)
+    if not total:
+        return bytes(frame_tbs)
+    cut = parts[4][2]
+    head = asn1.encode_length(total)
+    body = (end - start) + 1 + len(head) + total
+    return b"".join((bytes((asn1.SEQUENCE,)), asn1.encode_length(body), frame_tbs[start:cut],
+                     bytes((asn1.SEQUENCE,)), head, *chunks, frame_tbs[cut:end]))
+
+
+def crl_frame(issuer_cert: x509.Certificate, number: int, this_update: dt.datetime,
+              next_update: dt.datetime) -> x509.CertificateRevocationListBuilder:
+    """A CRL with no entries: issuer, times, CRL number and AKI (the streamed CRL's frame)."""
+    return build_crl(issuer_cert, number, this_update, next_update, [])
 
 
 def build_crl(

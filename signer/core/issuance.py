@@ -1,7 +1,8 @@
 """Issuing one certificate from a stored decision: build, lint, sign, verify (I5, I6, I8).
 
 ``build_certificate`` is pure: the TBS comes from the profile, the configuration and the
-decision's verified facts only. ``issue_one`` runs the lint-sign-lint sequence with a CA key.
+decision's verified facts only. ``issue_one`` builds the TBS once, lints it, has the CA key sign
+those exact bytes, and checks and verifies the result (revised I6, I5).
 The same code runs in the ceremony process and in signing worker processes (``signer.service.workers``),
 which each open their own token session (python-pkcs11 keeps login state per process).
 
@@ -81,6 +82,14 @@ def _days_within_issuer(days: int, issuer_cert: x509.Certificate, now: dt.dateti
         + ("" if clip else "; the profile does not clip to the issuer (clip_to_issuer)"))
 
 
+def linter_for(cfg: Config, d: StoredDecision) -> str:
+    """The pkilint linter that judges the certificate of decision ``d``."""
+    prof = cfg.profiles[d.profile]
+    if prof.kind == "subca":
+        return ca_lint_kind(cfg.ca_profile(prof.ca_profile or "subca"))
+    return lint_kind(prof.kind, d.personal_name, individual=d.given_name is not None)
+
+
 def build_certificate(cfg: Config, d: StoredDecision, serial: int, issuer_cert: x509.Certificate,
                       now: dt.datetime) -> tuple[x509.CertificateBuilder, str]:
     """The TBS for a decision and the pkilint linter that judges it."""
@@ -97,14 +106,14 @@ def build_certificate(cfg: Config, d: StoredDecision, serial: int, issuer_cert: 
         b = build_sub(subject, public, serial, now, days, issuer_cert, d.ca,
                       cfg.crl_base, cfg.aia_base, policies or cfg.ca_policies_oids,
                       profile=ca_prof)
-        return b, ca_lint_kind(ca_prof)
+        return b, linter_for(cfg, d)
     b = build_leaf(
         kind=prof.kind, public=public, serial=serial, now=now, days=days,
         issuer_cert=issuer_cert, issuer_name=d.ca, crl_base=cfg.crl_base,
         aia_base=cfg.aia_base, policies=policies, common_name=d.common_name,
         personal_name=d.personal_name, dns_names=d.dns_names, emails=d.emails,
         given_name=d.given_name, surname=d.surname)
-    return b, lint_kind(prof.kind, d.personal_name, individual=d.given_name is not None)
+    return b, linter_for(cfg, d)
 
 
 def signature_choice(cfg: Config, d: StoredDecision, issuer_public: Any) -> SignatureChoice | None:
@@ -122,7 +131,8 @@ def signature_choice(cfg: Config, d: StoredDecision, issuer_public: Any) -> Sign
 
 def issue_one(cfg: Config, job: Job, key: Any, issuer_cert: x509.Certificate,
               now: dt.datetime) -> Issued | Failed:
-    """Lint a throwaway-key copy, sign with the CA key, compare TBS, lint again, verify."""
+    """Lint a throwaway-key copy, sign its TBS with the CA key, check and verify the result
+    against the CA certificate's public key (``signer.core.lint.sign_certificate``)."""
     what = f"request {job.request_id}"
     try:
         builder, kind = build_certificate(cfg, job.decision, job.serial, issuer_cert, now)
@@ -134,7 +144,7 @@ def issue_one(cfg: Config, job: Job, key: Any, issuer_cert: x509.Certificate,
         return Failed(job.request_id, FAILED_CONSTRAINTS, str(exc)[:1000])
     except LintError as exc:  # before the token is asked: nothing was signed
         return Failed(job.request_id, FAILED_LINT, str(exc)[:1000])
-    cert = sign_certificate(linted, key, what)
-    cert.verify_directly_issued_by(issuer_cert)  # I5, against the CA certificate itself
+    # I5: verified with the CA certificate's own public key; the TBS names it as issuer.
+    cert = sign_certificate(linted, key, what, issuer_public=issuer_cert.public_key())
     return Issued(job.request_id, cert.public_bytes(serialization.Encoding.DER),
                   hashlib.sha256(linted.tbs).hexdigest())

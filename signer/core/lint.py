@@ -1,26 +1,41 @@
-"""Pre-issuance linting with pkilint (I6), in the order Boulder's ceremony tool uses.
+"""Pre-issuance linting with pkilint (revised I6): one lint per certificate or CRL.
 
-1. The TBS is signed with a throwaway software key of the issuer's key type (same signature
-   algorithm, so the same TBS bytes), and that copy is linted.
+1. The TBS is built once, by signing a copy with a throwaway software key whose signature
+   AlgorithmIdentifier is the CA key's (the cheapest such key: P-256 for any ECDSA CA with the
+   CA's hash, RSA-1024 for RSA PKCS#1 v1.5, Ed25519 for Ed25519), and that copy is linted.
 2. Only a ``LintedCertificate`` (which only this module builds) can be signed by a CA key.
-3. The signed certificate's TBS bytes must equal the linted TBS bytes, and it is linted again.
+3. The CA key signs those exact TBS bytes; the token's signature is attached to them
+   (``signer.core.der``), and the result is taken apart and parsed again. Instead of a second
+   pkilint pass, what the copy and the signed object could differ in is checked directly:
+   the TBS is byte for byte the linted one, the outer signatureAlgorithm equals the TBS
+   ``signature`` field (DER comparison) and is the algorithm the CA key signs with, the
+   signature value is a well-formed BIT STRING, and nothing else is there. The copy and the
+   certificate then differ only in the signature value's bits, which pkilint does not judge.
 
 An ERROR or FATAL finding blocks release; WARNING/NOTICE findings are returned for the log.
-The linter containers are built once per process: building them costs far more than linting.
+The linter containers are built once per process (building them costs far more than linting)
+and their dispatch is indexed (``signer.core.lint_dispatch``: the same findings, faster).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
+from signer.core import der as asn1
+from signer.core.crl import splice_revoked
+from signer.core.lint_dispatch import index_container
 from signer.errors import LintError
 
 LINTER_KINDS = ("pkix", "server", "email-mailbox", "email-individual", "crl",
@@ -41,6 +56,8 @@ _BLOCKING = {"ERROR", "FATAL"}
 def _pkilint() -> SimpleNamespace:
     """pkilint, imported on first use: it and its data tables cost ~0.8 s to import, which
     every command would pay; only the commands that lint do (a third-party import)."""
+    from importlib.metadata import version
+
     from pkilint import loader, pkix
     from pkilint.cabf import serverauth, smime
     from pkilint.cabf.serverauth import serverauth_constants
@@ -50,11 +67,50 @@ def _pkilint() -> SimpleNamespace:
     return SimpleNamespace(loader=loader, pkix=pkix, serverauth=serverauth, smime=smime,
                            serverauth_constants=serverauth_constants,
                            smime_constants=smime_constants, certificate=certificate, crl=crl,
-                           extension=extension, name=name, ocsp=ocsp)
+                           extension=extension, name=name, ocsp=ocsp,
+                           version=version("pkilint"))
 
 
 @functools.cache
 def _validator(kind: str) -> Any:
+    """The linter of one kind, built once per process, its dispatch indexed."""
+    with _one_suffix_list():
+        container = build_validator(kind)
+    index_container(container, _pkilint().version)
+    return container
+
+
+def prepare_linters(kinds: Sequence[str]) -> None:
+    """Build the linters of ``kinds`` now (a signing worker, before its first job)."""
+    for kind in kinds:
+        _validator(kind)
+
+
+@contextlib.contextmanager
+def _one_suffix_list() -> Iterator[None]:
+    """pkilint parses the Public Suffix List afresh (0.2 s) for each of its five domain-name
+    validators; the list is read-only once parsed, so one parsed list, made with the same
+    arguments, serves them all: the same data, the same answers, 1 s less at every worker's
+    start (tests/signer/test_lint_dispatch.py compares the findings with pkilint's own)."""
+    module: Any = importlib.import_module("publicsuffixlist")  # third-party, untyped
+    real = module.PublicSuffixList
+    made: dict[Any, Any] = {}
+
+    def shared(*args: Any, **kwargs: Any) -> Any:
+        key = (args, tuple(sorted(kwargs.items())))
+        if key not in made:
+            made[key] = real(*args, **kwargs)
+        return made[key]
+
+    module.PublicSuffixList = shared
+    try:
+        yield
+    finally:
+        module.PublicSuffixList = real
+
+
+def build_validator(kind: str) -> Any:
+    """A fresh pkilint container of one kind, exactly as pkilint builds it (not indexed)."""
     pk = _pkilint()
     certificate, crl, extension, name, pkix = (pk.certificate, pk.crl, pk.extension, pk.name,
                                                pk.pkix)
@@ -158,20 +214,26 @@ def _enforce(findings: list[Finding], what: str) -> list[Finding]:
     return findings
 
 
-# -- throwaway keys -----------------------------------------------------------------------
+# -- the signature algorithm, and the throwaway keys that produce it -------------------------
 
-
-@functools.cache
-def _throwaway(kind: str) -> CertificateIssuerPrivateKeyTypes:
-    if kind.startswith("rsa-"):
-        return rsa.generate_private_key(65537, int(kind[4:]))
-    if kind == "ec-p256":
-        return ec.generate_private_key(ec.SECP256R1())
-    if kind == "ec-p384":
-        return ec.generate_private_key(ec.SECP384R1())
-    if kind == "ed25519":
-        return ed25519.Ed25519PrivateKey.generate()
-    raise ValueError(f"no throwaway key for {kind}")
+# The DER AlgorithmIdentifiers a CA key signs with (RFC 5758 §3.2, RFC 4055 §3.1 and §5,
+# RFC 8410 §3; byte for byte the encodings BR §7.1.3.2 allows): ECDSA and Ed25519 carry no
+# parameters, RSA PKCS#1 v1.5 an explicit NULL, RSASSA-PSS its parameters in full (the hash,
+# MGF1 with the same hash, a salt of the digest's length).
+_PSS = ("304106092a864886f70d01010a3034a00f300d0609608648016503040{h}0500a11c301a06092a864886"
+        "f70d010108300d0609608648016503040{h}0500a2030201{salt}")
+_ALGORITHM_DER = {
+    ("ec", "sha256"): bytes.fromhex("300a06082a8648ce3d040302"),
+    ("ec", "sha384"): bytes.fromhex("300a06082a8648ce3d040303"),
+    ("ec", "sha512"): bytes.fromhex("300a06082a8648ce3d040304"),
+    ("rsa", "sha256"): bytes.fromhex("300d06092a864886f70d01010b0500"),
+    ("rsa", "sha384"): bytes.fromhex("300d06092a864886f70d01010c0500"),
+    ("rsa", "sha512"): bytes.fromhex("300d06092a864886f70d01010d0500"),
+    ("rsa-pss", "sha256"): bytes.fromhex(_PSS.format(h="201", salt="20")),
+    ("rsa-pss", "sha384"): bytes.fromhex(_PSS.format(h="202", salt="30")),
+    ("rsa-pss", "sha512"): bytes.fromhex(_PSS.format(h="203", salt="40")),
+    ("ed25519", ""): bytes.fromhex("300506032b6570"),
+}
 
 
 def key_kind(public: Any) -> str:
@@ -193,6 +255,116 @@ def signature_hash(public: Any) -> hashes.HashAlgorithm | None:
     return hashes.SHA256()
 
 
+def _family(public: Any) -> str:
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        return "ec"
+    if isinstance(public, rsa.RSAPublicKey):
+        return "rsa"
+    if isinstance(public, ed25519.Ed25519PublicKey):
+        return "ed25519"
+    raise LintError(f"no signature algorithm for a {type(public).__name__} CA key")
+
+
+@dataclass(frozen=True)
+class _Scheme:
+    family: str  # ec | rsa | ed25519
+    hash: str  # sha256 | sha384 | sha512, "" for Ed25519
+    pss: bool = False
+
+
+def _scheme(public: Any, choice: SignatureChoice | None = None) -> _Scheme:
+    """How a CA key signs: its family, the hash (the CA profile's, else matched to the key)
+    and, for RSA, PKCS#1 v1.5 or PSS."""
+    family = _family(public)
+    if choice is not None and choice.hash is not None:
+        if family == "ed25519":
+            raise LintError("an Ed25519 key signs with no separate hash")
+        name = choice.hash
+    else:
+        h = signature_hash(public)
+        name = h.name if h else ""
+    pss = choice is not None and choice.pss
+    if pss and family != "rsa":
+        raise LintError("RSA-PSS needs an RSA key")
+    return _Scheme(family, name, pss)
+
+
+def signature_algorithm(public: Any, choice: SignatureChoice | None = None) -> bytes:
+    """The DER AlgorithmIdentifier a CA key with this public key signs certificates with."""
+    scheme = _scheme(public, choice)
+    return _ALGORITHM_DER[(scheme.family + ("-pss" if scheme.pss else ""), scheme.hash)]
+
+
+@functools.cache
+def _throwaway(family: str) -> CertificateIssuerPrivateKeyTypes:
+    """The cheapest key of a family: every ECDSA curve signs under the same ecdsa-with-SHA*
+    identifier, every RSA size under the same sha*WithRSAEncryption or RSASSA-PSS parameters;
+    its strength is moot. PSS with SHA-512 and a 64-byte salt needs more than 1,024 bits."""
+    if family == "rsa":
+        return rsa.generate_private_key(65537, 1024)
+    if family == "rsa-pss":
+        return rsa.generate_private_key(65537, 2048)
+    if family == "ec":
+        return ec.generate_private_key(ec.SECP256R1())
+    return ed25519.Ed25519PrivateKey.generate()
+
+
+@functools.cache
+def _same_kind(kind: str) -> CertificateIssuerPrivateKeyTypes:
+    if kind.startswith("rsa-"):
+        return rsa.generate_private_key(65537, int(kind[4:]))
+    if kind in ("ec-p256", "ec-p384"):
+        return ec.generate_private_key(ec.SECP256R1() if kind == "ec-p256" else ec.SECP384R1())
+    if kind == "ed25519":
+        return ed25519.Ed25519PrivateKey.generate()
+    raise LintError(f"no throwaway key for {kind}")
+
+
+def throwaway_like(public: Any) -> CertificateIssuerPrivateKeyTypes:
+    """A throwaway key of the same kind as ``public`` (curve, modulus size), for objects
+    signed with the hash matched to the key (OCSP responses, ``signer.core.ocsp``)."""
+    return _same_kind(key_kind(public))
+
+
+def _pss(algorithm: hashes.HashAlgorithm) -> padding.PSS:
+    return padding.PSS(mgf=padding.MGF1(algorithm), salt_length=padding.PSS.DIGEST_LENGTH)
+
+
+def _sign(key: Any, data: bytes, choice: SignatureChoice | None = None) -> bytes:
+    """``key`` signs ``data`` exactly, with the algorithm ``signature_algorithm`` names."""
+    scheme = _scheme(key.public_key(), choice)
+    h = _HASHES[scheme.hash]() if scheme.hash else None
+    if isinstance(key, ec.EllipticCurvePrivateKey) and h is not None:
+        return bytes(key.sign(data, ec.ECDSA(h)))
+    if isinstance(key, rsa.RSAPrivateKey) and h is not None:
+        return bytes(key.sign(data, _pss(h) if scheme.pss else padding.PKCS1v15(), h))
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return bytes(key.sign(data))
+    raise LintError(f"no signing recipe for a {type(key).__name__}")
+
+
+def _verify(public: Any, signature: bytes, data: bytes | memoryview,
+            choice: SignatureChoice | None = None) -> bool:
+    scheme = _scheme(public, choice)
+    h = _HASHES[scheme.hash]() if scheme.hash else None
+    try:
+        if isinstance(public, ec.EllipticCurvePublicKey) and h is not None:
+            public.verify(signature, data, ec.ECDSA(h))
+        elif isinstance(public, rsa.RSAPublicKey) and h is not None:
+            public.verify(signature, cast(bytes, data),  # any buffer
+                          _pss(h) if scheme.pss else padding.PKCS1v15(), h)
+        elif isinstance(public, ed25519.Ed25519PublicKey):
+            public.verify(signature, data)
+        else:
+            return False
+    except InvalidSignature:
+        return False
+    return True
+
+
+# -- linted objects: the only things a CA key signs --------------------------------------------
+
+
 @dataclass(frozen=True)
 class SignatureChoice:
     """The signature algorithm a CA profile asks for (``signer.core.ca_profiles``): a hash
@@ -211,8 +383,8 @@ _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
 class LintedCertificate:
     """A certificate TBS that passed lint. Build it only with ``lint_certificate``."""
 
-    builder: x509.CertificateBuilder
     tbs: bytes
+    algorithm: bytes  # the TBS's signature field, exact DER
     kind: str
     findings: tuple[Finding, ...]
     _token: object
@@ -225,8 +397,10 @@ class LintedCertificate:
 
 @dataclass(frozen=True)
 class LintedCRL:
-    builder: x509.CertificateRevocationListBuilder
+    """A CRL TBS that passed lint (whole, or by a sample and the caller's entry checks)."""
+
     tbs: bytes
+    algorithm: bytes
     findings: tuple[Finding, ...]
     _token: object
     sampled: bool = False
@@ -239,78 +413,120 @@ class LintedCRL:
 _LINT_TOKEN = object()
 
 
-def _sign_args(public: Any, choice: SignatureChoice | None = None) -> dict[str, Any]:
-    if choice is None or choice.hash is None:
-        return {"algorithm": signature_hash(public)}
-    algorithm = _HASHES[choice.hash]()
-    if choice.pss:
-        if not isinstance(public, rsa.RSAPublicKey):
-            raise LintError("RSA-PSS needs an RSA key")
-        return {"algorithm": algorithm, "rsa_padding": padding.PSS(
-            mgf=padding.MGF1(algorithm), salt_length=padding.PSS.DIGEST_LENGTH)}
-    return {"algorithm": algorithm}
+def _throwaway_copy(builder: Any, issuer_public: Any,
+                    choice: SignatureChoice | None) -> asn1.Signed:
+    """Step 1: the TBS, built once by ``cryptography`` under the CA key's algorithm (and the
+    CA profile's choice of hash and padding)."""
+    scheme = _scheme(issuer_public, choice)
+    key = _throwaway(scheme.family + ("-pss" if scheme.pss else ""))
+    algorithm = _HASHES[scheme.hash]() if scheme.hash else None
+    if scheme.pss:
+        assert algorithm is not None
+        signed = builder.sign(key, algorithm, rsa_padding=padding.PSS(
+            mgf=padding.MGF1(algorithm), salt_length=padding.PSS.DIGEST_LENGTH))
+    else:
+        signed = builder.sign(key, algorithm)
+    return asn1.split_signed(signed.public_bytes(serialization.Encoding.DER))
 
 
 def lint_certificate(
     builder: x509.CertificateBuilder, issuer_public: Any, kind: str, what: str,
     signature: SignatureChoice | None = None,
 ) -> LintedCertificate:
-    """Steps 1-2: sign a copy with a throwaway key of the issuer's type and lint it."""
-    copy = builder.sign(_throwaway(key_kind(issuer_public)), **_sign_args(issuer_public,
-                                                                         signature))
-    der = copy.public_bytes(serialization.Encoding.DER)
-    findings = _enforce(lint_der(der, kind), what)
-    return LintedCertificate(builder, copy.tbs_certificate_bytes, kind, tuple(findings),
-                             _LINT_TOKEN, signature)
+    """Steps 1-2: build the TBS with a throwaway key of the CA key's algorithm and lint it."""
+    copy = _throwaway_copy(builder, issuer_public, signature)
+    if copy.algorithm != signature_algorithm(issuer_public, signature):
+        raise LintError(f"{what}: the TBS names another signature algorithm than the CA key's")
+    findings = _enforce(lint_der(asn1.encode_signed(copy.tbs, copy.algorithm, copy.signature),
+                                 kind), what)
+    return LintedCertificate(bytes(copy.tbs), copy.algorithm, kind, tuple(findings), _LINT_TOKEN,
+                             signature)
+
+
+def check_signed(der: bytes, tbs: bytes, public: Any, kind: str, what: str,
+                 choice: SignatureChoice | None = None) -> asn1.Signed:
+    """What makes a second lint redundant (revised I6), checked on the signed bytes: one
+    SEQUENCE of exactly the linted TBS, an outer algorithm equal to the TBS signature field and
+    to the key's, a well-formed BIT STRING; and the signature verifies with ``public`` (I5)."""
+    try:
+        signed = asn1.split_signed(der)
+        field = asn1.tbs_signature_field(signed.tbs, kind)
+    except asn1.DERError as exc:
+        raise LintError(f"{what}: the signed {kind} is malformed ({exc})") from None
+    if signed.tbs != tbs:
+        raise LintError(f"{what}: the signed TBS differs from the linted TBS")
+    if signed.algorithm != field:
+        raise LintError(f"{what}: the outer signatureAlgorithm differs from the TBS signature "
+                        "field")
+    if signed.algorithm != signature_algorithm(public, choice):
+        raise LintError(f"{what}: the CA key signs with another algorithm than the linted TBS "
+                        "names (the signed TBS differs from what the key can sign)")
+    if not _verify(public, signed.signature, signed.tbs, choice):
+        raise LintError(f"{what}: the signature does not verify with the CA's public key (I5)")
+    return signed
 
 
 def sign_certificate(
-    linted: LintedCertificate, key: CertificateIssuerPrivateKeyTypes, what: str
+    linted: LintedCertificate, key: CertificateIssuerPrivateKeyTypes, what: str,
+    issuer_public: Any = None,
 ) -> x509.Certificate:
-    """Step 3: sign with the CA key, compare the TBS with the linted one, lint again."""
+    """Step 3: the CA key signs the linted TBS bytes; the result is checked (``check_signed``)
+    and parsed again. ``issuer_public`` (the CA certificate's key) verifies it; the key's own
+    public key by default."""
     if not isinstance(linted, LintedCertificate):
         raise TypeError("only a LintedCertificate can be signed")
-    cert = linted.builder.sign(key, **_sign_args(key.public_key(), linted.signature))
-    if cert.tbs_certificate_bytes != linted.tbs:
-        raise LintError(f"{what}: the signed TBS differs from the linted TBS")
-    _enforce(lint_der(cert.public_bytes(serialization.Encoding.DER), linted.kind), what)
-    return cert
+    public = key.public_key() if issuer_public is None else issuer_public
+    if linted.algorithm != signature_algorithm(public, linted.signature):
+        raise LintError(f"{what}: the signed TBS differs from the linted TBS (the CA key signs "
+                        "with another algorithm)")
+    der = asn1.encode_signed(linted.tbs, linted.algorithm,
+                             _sign(key, linted.tbs, linted.signature))
+    check_signed(der, linted.tbs, public, "certificate", what, linted.signature)
+    try:
+        return x509.load_der_x509_certificate(der)
+    except ValueError as exc:
+        raise LintError(f"{what}: the signed certificate does not parse ({exc})") from None
 
 
 def lint_crl(
-    builder: x509.CertificateRevocationListBuilder, issuer_public: Any, what: str,
-    sample: x509.CertificateRevocationListBuilder | None = None,
+    frame: x509.CertificateRevocationListBuilder, issuer_public: Any, what: str,
+    revoked: bytes | Sequence[bytes] = b"", sample: bytes | None = None,
 ) -> LintedCRL:
-    """Lint a throwaway-key copy of a CRL.
+    """Lint a CRL built from ``frame`` (issuer, times, extensions; no entries) and ``revoked``,
+    the DER of its entries (``signer.core.crl.encode_entry``, concatenated, in one piece or in
+    chunks), spliced into the frame's TBS.
 
     pkilint needs about 4.7 s and 270 MB per 20,000 entries (pyasn1 decoding), so a CRL of a
     million entries cannot be linted whole. For large CRLs the caller passes ``sample``: the
-    same CRL (same issuer, times, extensions) with a subset of the entries covering every
-    reason code; pkilint judges the sample, and the caller has already checked every entry
-    in linear time (``signer.service.revocation.check_entries``). The full CRL's TBS is still the one
-    compared after signing.
+    DER of a subset of the entries covering every entry shape; pkilint judges the frame with
+    the sample, and the caller has checked every entry in constant memory. The full CRL's TBS
+    is the one signed and checked after signing.
     """
-    kind = key_kind(issuer_public)
-    copy = builder.sign(_throwaway(kind), **_sign_args(issuer_public))
-    judged = copy if sample is None else sample.sign(_throwaway(kind), **_sign_args(issuer_public))
-    findings = _enforce(lint_der(judged.public_bytes(serialization.Encoding.DER), "crl"), what)
-    return LintedCRL(builder, copy.tbs_certlist_bytes, tuple(findings), _LINT_TOKEN,
-                     sampled=sample is not None)
+    copy = _throwaway_copy(frame, issuer_public, None)
+    if copy.algorithm != signature_algorithm(issuer_public):
+        raise LintError(f"{what}: the TBS names another signature algorithm than the CA key's")
+    tbs = splice_revoked(copy.tbs, revoked)
+    judged = tbs if sample is None else splice_revoked(copy.tbs, sample)
+    key = _throwaway(_family(issuer_public))
+    doc = asn1.encode_signed(judged, copy.algorithm, _sign(key, judged))
+    findings = _enforce(lint_der(doc, "crl"), what)
+    return LintedCRL(tbs, copy.algorithm, tuple(findings), _LINT_TOKEN, sampled=sample is not None)
 
 
-def sign_crl(
-    linted: LintedCRL, key: CertificateIssuerPrivateKeyTypes, what: str
-) -> x509.CertificateRevocationList:
+def sign_crl(linted: LintedCRL, key: CertificateIssuerPrivateKeyTypes, what: str,
+             issuer_public: Any = None) -> bytes:
+    """The CA key signs the linted TBS bytes; the DER CRL, checked like a certificate."""
     if not isinstance(linted, LintedCRL):
         raise TypeError("only a LintedCRL can be signed")
-    crl_obj = linted.builder.sign(key, **_sign_args(key.public_key()))
-    if crl_obj.tbs_certlist_bytes != linted.tbs:
-        raise LintError(f"{what}: the signed CRL TBS differs from the linted TBS")
-    if not linted.sampled:  # a sampled CRL's entries were checked before; its TBS is equal
-        _enforce(lint_der(crl_obj.public_bytes(serialization.Encoding.DER), "crl"), what)
-    return crl_obj
+    public = key.public_key() if issuer_public is None else issuer_public
+    if linted.algorithm != signature_algorithm(public):
+        raise LintError(f"{what}: the signed CRL TBS differs from the linted TBS (the CA key "
+                        "signs with another algorithm)")
+    der = asn1.encode_signed(linted.tbs, linted.algorithm, _sign(key, linted.tbs))
+    check_signed(der, linted.tbs, public, "crl", what)
+    return der
 
 
 __all__ = ["LintedCertificate", "LintedCRL", "SignatureChoice", "lint_certificate",
-           "sign_certificate",
-           "lint_crl", "sign_crl", "lint_der", "Finding", "key_kind", "signature_hash"]
+           "sign_certificate", "check_signed", "lint_crl", "sign_crl", "lint_der", "Finding",
+           "key_kind", "signature_algorithm", "signature_hash", "build_validator"]

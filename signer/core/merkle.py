@@ -23,7 +23,9 @@ EMPTY_ROOT: bytes = _sha256(b"").digest()
 
 SubtreeCache = MutableMapping[tuple[int, int], bytes]
 # Complete subtrees at least this wide are memoised (at most 2n/_CACHE_MIN entries): proofs in a
-# million-entry log then cost a few thousand hashes instead of a million.
+# million-entry log then cost a few thousand hashes instead of a million. Inclusion proofs also
+# keep the narrower and the ragged siblings they compute (_sibling): a batch's proofs share them
+# (O(n) entries at most, and only for the leaves proved).
 _CACHE_MIN = 256
 
 
@@ -59,6 +61,22 @@ class TreeBuilder:
     @property
     def size(self) -> int:
         return self._size
+
+    def frontier(self) -> tuple[bytes, ...]:
+        """The roots of the complete subtrees making up the tree, largest first: with the
+        size, everything needed to extend it (and to compute its root)."""
+        return tuple(self._stack)
+
+    @classmethod
+    def restore(cls, size: int, frontier: Iterable[bytes]) -> TreeBuilder:
+        """A builder continuing a tree of ``size`` leaves from its ``frontier``."""
+        stack = list(frontier)
+        if size < 0 or len(stack) != bin(size).count("1") or \
+                any(len(h) != HASH_SIZE for h in stack):
+            raise LogError(f"a frontier of {len(stack)} hashes is not one of a tree of {size}")
+        builder = cls()
+        builder._size, builder._stack = size, stack
+        return builder
 
     def append(self, leaf: bytes) -> None:
         stack = self._stack
@@ -140,13 +158,32 @@ def inclusion_proof(
     while hi - lo > 1:
         k = _split(hi - lo)
         if m < k:
-            path.append(_subtree_root(leaf_hashes, lo + k, hi, cache))
+            path.append(_sibling(leaf_hashes, lo + k, hi, cache))
             hi = lo + k
         else:
-            path.append(_subtree_root(leaf_hashes, lo, lo + k, cache))
+            path.append(_sibling(leaf_hashes, lo, lo + k, cache))
             lo, m = lo + k, m - k
     path.reverse()
     return path
+
+
+def _sibling(leaves: Sequence[bytes], lo: int, hi: int, cache: SubtreeCache | None) -> bytes:
+    """A proof's sibling subtree; with ``cache``, remembered whatever its width and shape (in an
+    append-only log any range's root is fixed once its leaves exist). Proofs of neighbouring
+    leaves share their small siblings, and every proof to one tree size shares the ragged
+    subtrees of its right edge: a batch's proofs then cost a few hashes each, not hundreds."""
+    if cache is None or hi - lo == 1:
+        return _subtree_root(leaves, lo, hi, cache)
+    hit = cache.get((lo, hi))
+    if hit is None:
+        if hi - lo < _CACHE_MIN:
+            half = _split(hi - lo)
+            hit = node_hash(_sibling(leaves, lo, lo + half, cache),
+                            _sibling(leaves, lo + half, hi, cache))
+        else:
+            hit = _subtree_root(leaves, lo, hi, cache)
+        cache[(lo, hi)] = hit
+    return hit
 
 
 def consistency_proof(

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
 
-from signer.core.lint import Finding, _throwaway, key_kind, lint_der, signature_hash
+from signer.core.lint import Finding, lint_der, signature_hash, throwaway_like
 from signer.errors import LintError, SignerError
 
 MAX_WINDOW_DAYS = 366  # BR §4.9.10: responses for CA certificates at least every 12 months
@@ -139,7 +139,7 @@ _LINT_TOKEN = object()
 
 def lint_response(tbs: bytes, issuer_public: Any, what: str) -> LintedOCSPResponse:
     """Sign a copy with a throwaway key of the issuer's type and lint it (I6)."""
-    throwaway = _throwaway(key_kind(issuer_public))
+    throwaway = throwaway_like(issuer_public)
     signature, alg = _sign(throwaway, tbs)
     findings = lint_der(_assemble(tbs, signature, alg), "ocsp-response")
     blocking = [f for f in findings if f.severity in ("ERROR", "FATAL")]

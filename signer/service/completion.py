@@ -22,13 +22,14 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
+from signer.core.clock import format_time
 from signer.core.crl import crl_signed_by
 from signer.core.decision import decision_sha256
 from signer.service import integrity
 from signer.service.integrity import IntegrityError
 from signer.service.lifecycle_recovery import complete_lifecycle
 from signer.store.files import write_new
-from signer.store.ledger import CertRow, RARow
+from signer.store.ledger import LEDGER_CRL_MAX, CertRow, CRLRow, RARow
 from signer.store.log.events import (
     BatchImported,
     BatchIntent,
@@ -187,6 +188,7 @@ def _mark_already_logged(session: Session, rows: list[CertRow], kind: str) -> li
 
 def _complete_crls(session: Session) -> None:
     state = session.state
+    _adopt_stored_crls(session)
     for row in session.ledger.unlogged_crls():
         logged = state.crls.get((row.ca, row.number))
         if logged is not None and logged[1] == hashlib.sha256(row.der).hexdigest():
@@ -204,6 +206,33 @@ def _complete_crls(session: Session) -> None:
         stored = session.paths.crls / f"{row.ca}-{row.number}.crl"
         if not stored.exists():
             write_new(stored, crl.public_bytes(serialization.Encoding.PEM))
+
+
+def _adopt_stored_crls(session: Session) -> None:
+    """A CRL is kept in HOME/crls before the ledger and the log record it: a crash in between
+    leaves the file, which is recorded now if it is the CRL its logged intent announced (that
+    CA's key signed it, with that number)."""
+    for ca, number in sorted(session.state.pending_crls):
+        stored = session.paths.crls / f"{ca}-{number}.crl"
+        if session.ledger.crl_row(ca, number) is not None or not stored.exists():
+            continue
+        issuer = x509.load_der_x509_certificate(_issuer_der(session, ca))
+        try:
+            crl = x509.load_pem_x509_crl(stored.read_bytes())
+            same = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number \
+                == number and crl.issuer == issuer.subject and crl_signed_by(crl, issuer)
+        except (OSError, ValueError, x509.ExtensionNotFound):
+            same = False
+        if not same:
+            raise _fail(f"a file {stored.name} for CRL {number} of CA {ca!r}")
+        der = crl.public_bytes(serialization.Encoding.DER)
+        row = CRLRow(ca, number, format_time(crl.last_update_utc),
+                     format_time(crl.next_update_utc or crl.last_update_utc),
+                     der if len(der) <= LEDGER_CRL_MAX else b"",
+                     hashlib.sha256(der).hexdigest(), None)
+        session.ledger.add_crl(row)
+        entry = session.record(crl_issued(row, len(crl), None, recovered=True))
+        session.ledger.mark_crl_logged(ca, number, entry.seq)
 
 
 def _complete_revocations(session: Session) -> None:

@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography import x509
 
+from signer.core.crl import encode_entry
 from signer.core.decision import DecisionError, StoredDecision, decision_sha256
 from signer.errors import LogError, SignerError
 from signer.store.ledger import CARecord, CertRow, Ledger, RequestRow, RevocationRequestRow
 from signer.store.log import CeremonyLog
 from signer.store.log.events import Revoked, RevokeIntent
-from signer.store.log.state import BatchFact, LogState, chain, digest_list, revocation_item
+from signer.store.log.state import BatchFact, LogState, digest_list
 
 AUDIT_HINT = "run `signer audit verify` and call the auditors"
 
@@ -179,21 +180,64 @@ def check_batch_issued_count(ledger: Ledger, fact: BatchFact) -> None:
 # -- revocations and CRLs ----------------------------------------------------------------------
 
 
-def verified_revocations(ledger: Ledger, state: LogState,
-                         ca: str) -> list[tuple[str, str, str, str]]:
-    """Every revocation of ``ca`` as (serial, revoked at, reason, not after), in log order,
-    after checking the ledger's rows against the log's hash chain of them (I4)."""
-    head, out, seqs = "00" * 32, [], []
-    for serial, when, reason, not_after, seq in ledger.revocations(ca):
-        head = chain(head, revocation_item(serial, when, reason, not_after))
-        out.append((serial, when, reason, not_after))
-        seqs.append(seq)
+@dataclass(frozen=True)
+class CRLEntries:
+    """What a CRL of a CA lists, from ledger rows that reproduce the log's revocations."""
+
+    count: int  # entries listed (revoked, not expired)
+    revoked: int  # every revocation of the CA
+    chunks: list[bytes] = field(repr=False)  # the DER entries, in log order
+    sample: bytes = field(repr=False, default=b"")  # entries of every shape (for the lint)
+
+
+def verified_crl_entries(ledger: Ledger, state: LogState, ca: str, unexpired_at: str,
+                         this_update: str, sample: bool = False) -> CRLEntries:
+    """The entries a CRL of ``ca`` must list (I4: every revocation whose certificate has not
+    expired at ``unexpired_at``), after checking, in constant memory, that the ledger's rows are
+    exactly the logged revocations: as many, and each run of them with the logged digests of
+    its CRL entries and notAfter dates (``signer.store.log.state``); that no serial repeats;
+    and that none is dated after ``this_update``."""
     logged = state.revocations.get(ca)
-    count, logged_head = (logged.count, logged.head) if logged else (0, "00" * 32)
-    if len(out) != count or head != logged_head or None in seqs:
-        raise _fail(f"the revocations of CA {ca!r} are not the ones logged ({len(out)} in the "
-                    f"ledger, {count} in the log; a revocation was erased, added or changed)")
-    return out
+    count = logged.count if logged else 0
+    with ledger.reading():
+        rows, certs = ledger.revocation_rows(ca), ledger.revoked_certificate_count(ca)
+        if rows != count or certs != count:
+            raise _fail(f"the revocations of CA {ca!r} are not the ones logged ({certs} in the "
+                        f"ledger, {count} in the log; a revocation was erased or added)")
+        chunks: list[bytes] = []
+        listed = 0
+        for run in state.revocation_runs(ca):
+            n, entries, not_after, expired, parts = ledger.revocation_run(
+                ca, run.first, run.last, unexpired_at)
+            if (n, entries, not_after) != (run.count, run.entries_sha256, run.not_after_sha256):
+                raise _fail(f"the revocations of CA {ca!r} logged at entries {run.first} to "
+                            f"{run.last} are not the ones in the ledger (changed, erased or "
+                            "added)")
+            chunks += parts
+            listed += n - expired
+        if ledger.repeated_serials(ca):
+            raise _fail(f"a certificate of CA {ca!r} is revoked twice (I4)")
+        shapes = ledger.crl_entry_shapes(ca, unexpired_at) if sample and listed else b""
+    if logged is not None and logged.latest > this_update:
+        raise SignerError(f"CA {ca!r} has a revocation dated {logged.latest}, after this CRL's "
+                          f"thisUpdate {this_update} (I4)")
+    return CRLEntries(listed, count, chunks, shapes)
+
+
+def verified_revocation(ledger: Ledger, state: LogState, ca: str, serial: str,
+                        at: str) -> tuple[str, str] | None:
+    """(revoked at, reason) when certificate ``serial`` of ``ca`` is revoked, else None, as
+    the log decided: the CA's revocation rows are checked against the logged runs first
+    (``verified_crl_entries``), then the row's date and reason must make exactly its checked
+    CRL entry."""
+    verified_crl_entries(ledger, state, ca, "", at)
+    found = ledger.revocation_of(ca, serial)
+    if found is None:
+        return None
+    when, reason, entry = found
+    if when is None or reason is None or encode_entry(serial, when, reason) != entry:
+        raise _fail(f"the revocation of certificate {serial} of CA {ca!r} is not the one logged")
+    return when, reason
 
 
 def verified_next_crl_number(ledger: Ledger, state: LogState, ca: str) -> int:

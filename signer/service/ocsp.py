@@ -63,8 +63,9 @@ def sign_ocsp(s: Session, ca: str, serial: str, status: str, next_update: dt.dat
         raise ca_rules.refuse(CeremonyCheck.OCSP_UNKNOWN, f"CA {ca!r} never issued a certificate with "
                                                   f"serial {serial}")
     integrity.logged_not_after(s.log, row)  # the row is the certificate its entry logged
-    revoked = {r[0]: r for r in integrity.verified_revocations(s.ledger, s.state, ca)}
-    actual = "revoked" if serial in revoked else "good"
+    revoked = integrity.verified_revocation(s.ledger, s.state, ca, serial,
+                                            format_time(s.ceremony_time))
+    actual = "revoked" if revoked is not None else "good"
     if status != actual:
         raise ca_rules.refuse(CeremonyCheck.OCSP_STATUS, f"certificate {serial} of CA {ca!r} is "
                                                  f"{actual}, not {status}"
@@ -92,8 +93,8 @@ def sign_ocsp(s: Session, ca: str, serial: str, status: str, next_update: dt.dat
     # Step 2: the CA key (I1, I5).
     key = s.ca_key(rec)
     when = reason = None
-    if actual == "revoked":
-        when, reason = revoked[serial][1], revoked[serial][2]
+    if revoked is not None:
+        when, reason = revoked
     st = CertStatus(int(serial, 16), actual,
                     dt.datetime.fromisoformat(when.replace("Z", "+00:00")) if when else None,
                     reason)

@@ -1,15 +1,25 @@
 """Revocation and CRL issuance (I4) as ceremony steps: validate, log intent, lint, sign, record.
 
 A revocation is announced in the log (``revoke.intent``), recorded in the ledger, then logged
-(``revoked``) with the certificate's notAfter as the log recorded it at issuance; the log keeps
-a hash chain of each CA's revocations (``signer.store.log.state``). A CRL is built only from ledger
-rows that reproduce that chain, and numbered from the log's last CRL number, so a revocation
-erased, added or altered in the ledger between sessions stops CRL issuance.
+(``revoked``) with the certificate's notAfter as the log recorded it at issuance; its CRL
+entry is DER made once, then (``Ledger.mark_revocations_logged``), and the log keeps digests of
+each CA's runs of revocations (``signer.store.log.state``). A CRL is streamed from ledger rows
+that reproduce those digests (``integrity.verified_crl_entries``), numbered from the log's last
+CRL number, so a revocation erased, added or altered in the ledger between sessions stops CRL
+issuance. Its TBS is the frame ``cryptography`` builds with the entries spliced in, linted
+(whole, or by a sample of every entry shape when large), signed as those exact bytes in the
+token, verified, and parsed back and compared with what the ledger said it must list.
+
+A CRL is kept once in HOME: ``crls/<CA>-<number>.crl`` (PEM), written before the ledger and
+the log record it (a crash in between leaves a file the next login adopts,
+``signer.service.completion``); the ledger keeps the DER too only when it is small
+(``LEDGER_CRL_MAX``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,13 +29,13 @@ from cryptography.hazmat.primitives import serialization
 
 from signer.core import progress
 from signer.core.clock import format_time
-from signer.core.crl import CRLResult, build_crl, check_reason, crl_digest, crl_signed_by
+from signer.core.crl import CRLResult, check_reason, crl_frame, crl_signed_by
 from signer.core.lint import lint_crl, sign_crl
 from signer.errors import SignerError
 from signer.service import integrity
 from signer.service.session import Session
 from signer.store.files import check_new_output, write_new
-from signer.store.ledger import CRLRow, Ledger
+from signer.store.ledger import LEDGER_CRL_MAX, CRLRow, Ledger
 from signer.store.log.events import CrlIntent, RevokeIntent, crl_issued
 
 FULL_LINT_MAX = 10_000  # above this many entries, pkilint judges a sample (see lint_crl)
@@ -38,25 +48,6 @@ class RevokeItem:
     reason: str
     batch: str | None = None
     position: int | None = None
-
-
-def check_entries(entries: list[tuple[str, str, str]], this_update: str) -> None:
-    """Linear-time checks of every CRL entry (RFC 5280 §5.3, I4) before building."""
-    seen: set[str] = set()
-    for serial, when, reason in entries:
-        if not serial or len(serial) > 40 or serial.startswith("0") or serial in seen:
-            raise SignerError(f"CRL entry {serial!r}: serial is empty, too long, padded or repeated")
-        seen.add(serial)
-        if when[:19] > this_update[:19].replace("Z", ""):
-            raise SignerError(f"CRL entry {serial}: revoked after thisUpdate")
-        check_reason(reason)
-
-
-def _sample(entries: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
-    by_reason: dict[str, tuple[str, str, str]] = {}
-    for e in entries:
-        by_reason.setdefault(e[2], e)
-    return list({e[0]: e for e in [*entries[:500], *entries[-500:], *by_reason.values()]}.values())
 
 
 def check_revocation(ledger: Ledger, ca: str, serial: str, reason: str) -> list[dict[str, str]]:
@@ -130,37 +121,58 @@ def issue_crl(session: Session, ca: str, *, batch_id: str | None = None,
         warning = (f"nextUpdate {next_update:%Y-%m-%d} ends before the next planned ceremony "
                    f"({cfg.next_ceremony}): relying parties will see an expired CRL")
     number = integrity.verified_next_crl_number(session.ledger, session.state, ca)
-    cutoff = now.isoformat()
-    entries = [(serial, when, reason) for serial, when, reason, not_after
-               in integrity.verified_revocations(session.ledger, session.state, ca)
-               if not_after >= cutoff]  # I4: an entry leaves only after the certificate expired
-    check_entries(entries, cutoff)
-    builder = build_crl(issuer_cert, number, now, next_update, entries)
-    sample = None
-    if len(entries) > FULL_LINT_MAX:
-        sample = build_crl(issuer_cert, number, now, next_update, _sample(entries))
+    what = f"CRL {number} of {ca!r}"
+    entries = integrity.verified_crl_entries(  # I4: entries leave only once expired
+        session.ledger, session.state, ca, now.isoformat(), format_time(now),
+        sample=True)
+    count = entries.count
     key = session.ca_key(rec)
     stored = session.paths.crls / f"{ca}-{number}.crl"
     check_new_output(stored)
-    session.record(CrlIntent(ca=ca, number=number, entries=len(entries),
-                          this_update=format_time(now), next_update=format_time(next_update)))
-    progress.report(f"CRL {number} of {ca}: lint, sign, verify", 0, 3)
-    linted = lint_crl(builder, key.public_key(), f"CRL {number} of {ca!r}", sample)
-    progress.report(f"CRL {number} of {ca}: lint, sign, verify", 1, 3)
-    crl = sign_crl(linted, key, f"CRL {number} of {ca!r}")
-    progress.report(f"CRL {number} of {ca}: lint, sign, verify", 2, 3)
-    if not crl_signed_by(crl, issuer_cert):  # I5, against the certificate
-        raise SignerError(f"CRL {number} of {ca!r} does not verify against the CA certificate")
-    progress.report(f"CRL {number} of {ca}: lint, sign, verify", 3, 3)
-    der = crl.public_bytes(serialization.Encoding.DER)
-    sha = crl_digest(crl)
-    row = CRLRow(ca, number, format_time(now), format_time(next_update), der, sha, batch_id)
-    session.ledger.add_crl(row)
-    entry = session.record(crl_issued(row, len(entries), warning))
-    session.ledger.mark_crl_logged(ca, number, entry.seq)
+    session.record(CrlIntent(ca=ca, number=number, entries=count,
+                             this_update=format_time(now), next_update=format_time(next_update)))
+    step = f"CRL {number} of {ca}: lint, sign, verify"
+    progress.report(step, 0, 3)
+    linted = lint_crl(crl_frame(issuer_cert, number, now, next_update), key.public_key(), what,
+                      entries.chunks, entries.sample if count > FULL_LINT_MAX else None)
+    del entries  # the chunks: the TBS holds the entries now
+    progress.report(step, 1, 3)
+    der = sign_crl(linted, key, what, issuer_public=issuer_cert.public_key())  # I5 inside
+    del linted
+    progress.report(step, 2, 3)
+    crl = _parsed_back(der, issuer_cert, number, now, next_update, count, what)
+    progress.report(step, 3, 3)
+    sha = hashlib.sha256(der).hexdigest()
     pem = crl.public_bytes(serialization.Encoding.PEM)
-    write_new(stored, pem)
+    del crl
+    write_new(stored, pem)  # kept in HOME first: the ledger may hold only its digest
+    row = CRLRow(ca, number, format_time(now), format_time(next_update),
+                 der if len(der) <= LEDGER_CRL_MAX else b"", sha, batch_id)
+    del der
+    session.ledger.add_crl(row)
+    entry = session.record(crl_issued(row, count, warning))
+    session.ledger.mark_crl_logged(ca, number, entry.seq)
     if out is not None:
         write_new(out, pem, mode=0o644)
-    return CRLResult(ca, number, format_time(now), format_time(next_update), len(entries), pem,
+    return CRLResult(ca, number, format_time(now), format_time(next_update), count, pem,
                      sha, str(stored), warning)
+
+
+def _parsed_back(der: bytes, issuer: x509.Certificate, number: int, this_update: dt.datetime,
+                 next_update: dt.datetime, count: int, what: str
+                 ) -> x509.CertificateRevocationList:
+    """The signed CRL as ``cryptography`` reads it: what the ledger said, and verifying."""
+    try:
+        crl = x509.load_der_x509_crl(der)
+        got = (crl.issuer, crl.last_update_utc, crl.next_update_utc, len(crl),
+               crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number)
+    except (ValueError, x509.ExtensionNotFound) as exc:
+        raise SignerError(f"{what}: the signed CRL does not parse back ({exc})") from None
+    want = (issuer.subject, this_update.replace(microsecond=0),
+            next_update.replace(microsecond=0), count, number)
+    if got != want:
+        raise SignerError(f"{what}: the signed CRL does not say what was built (issuer, times, "
+                          "entries or number)")
+    if not crl_signed_by(crl, issuer):  # I5, against the CA certificate itself
+        raise SignerError(f"{what} does not verify against the CA certificate")
+    return crl

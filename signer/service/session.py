@@ -1,9 +1,11 @@
 """The session: one home open, and when unlocked, one token login and one confirmed time.
 
 Both shells drive the appliance through this class and the service functions that take it;
-neither holds business logic. A session is *read-only* when opened (configuration, ledger and
-the facts folded from the log: enough for `ca list` or `batch show`), and *unlocked* by
-``unlock``: the log is verified, the token logged in (PIN, or custodians' shares), the
+neither holds business logic. A session is *read-only* when opened (configuration, ledger and,
+when first asked for, the facts folded from the log: enough for `ca list` or `batch show`; read
+from the state kept beside the log, not by reading the log), and *unlocked* by ``unlock``: the
+log is verified (what is new since its last verified state, ``signer.store.log.opening``), the
+token logged in (PIN, or custodians' shares), the
 confirmed ceremony time (I9) and the air-gap probe (I12) recorded in a ``session.open`` entry,
 and what a crash left half-recorded completed (I2, ``signer.service.completion``).
 
@@ -44,12 +46,8 @@ from signer.store.home import HomePaths, load_config, sys_net
 from signer.store.ledger import CARecord, Ledger
 from signer.store.log import CeremonyLog, Entry, events
 from signer.store.log.custody import BACKUP
-from signer.store.log.recovery import (
-    CONFIRMATION,
-    PROCEDURE,
-    CrashTail,
-    check_log_for_session,
-)
+from signer.store.log.opening import open_for_session, open_read_only
+from signer.store.log.recovery import CONFIRMATION, PROCEDURE, CrashTail
 from signer.store.log.state import LogState
 from signer.store.secrets import read_secret_file, secure_process
 from signer.version import session_facts
@@ -102,14 +100,7 @@ class Session:
             raise ConfigError(f"{home}: not a signer home (run `signer init` first)")
         self.config: Config = load_config(self.paths.config)
         self.ledger = Ledger(self.paths.ledger)
-        try:
-            self.log = CeremonyLog.open(self.paths.log, self.config.appliance_name)
-        except LogError as exc:  # name the problem and the documented way out
-            self.ledger.close()
-            raise LogError(
-                f"the ceremony log does not verify: {exc}; no ceremony can start. A crash tail "
-                f'is recovered with `signer audit recover --confirm "{CONFIRMATION}"`; anything '
-                f"else is for the auditors (see {PROCEDURE})") from None
+        self._log: CeremonyLog | None = None  # opened when first needed (``log``)
         self.tokens = TokenSet(self.config, lambda: self.state.custody, self._token_opened)
         self._main: Token | None = None
         self._time: dt.datetime | None = None
@@ -117,7 +108,7 @@ class Session:
         self._tail_entries: list[Entry] = []
         self.interfaces: list[str] = []
         self.share_indices: list[int] = []
-        self.session_start = self.log.size
+        self.session_start = 0
         self._interrupted = threading.Event()
         self._closed = False
 
@@ -126,6 +117,20 @@ class Session:
     @property
     def rehearsal(self) -> bool:
         return self.config.rehearsal
+
+    @property
+    def log(self) -> CeremonyLog:
+        """The ceremony log: verified when the session is unlocked; before, a read-only view
+        (its facts from the state kept beside it, ``signer.store.log.opening``)."""
+        if self._log is None:
+            try:
+                self._log = open_read_only(self.paths.log, self.config.appliance_name)
+            except LogError as exc:  # name the problem and the documented way out
+                raise LogError(
+                    f"the ceremony log does not verify: {exc}; no ceremony can start. A crash "
+                    f'tail is recovered with `signer audit recover --confirm "{CONFIRMATION}"`;'
+                    f" anything else is for the auditors (see {PROCEDURE})") from None
+        return self._log
 
     @property
     def state(self) -> LogState:
@@ -235,22 +240,17 @@ class Session:
                               "(another token?)")
 
     def _check_log_verifies(self, recovery: bool) -> None:
-        root = check_log_for_session(self.paths.log, self.config.appliance_name,
-                                     self.log_public_key(), recovery=recovery)
+        # The facts this session acts on are the ones folded by the pass that verified them
+        # (any read-only view opened before is replaced).
+        self._log, root = open_for_session(self.paths.log, self.config.appliance_name,
+                                           self.log_public_key(), recovery_session=recovery)
         if isinstance(root, CrashTail):  # I2: a clean crash tail is completed, if it may be
-            report = root.report
-            if report.root != self.log.root_at(self.log.size).hex() \
-                    or report.entries != self.log.size:
-                raise LogError("the ceremony log changed on disk while the session was opening")
-            first = self.log.size - report.unsigned_tail
+            # Judged on the entries of the very log the verifying pass built (each read back
+            # against its leaf hash), never on a second read of the file.
+            first = self.log.size - root.report.unsigned_tail
             self._tail_entries = [self.log.read_entry(i) for i in range(first, self.log.size)]
             crash_tail.judge(self, root, self._tail_entries)
             self._crash_tail = root
-            return
-        # The facts this session acts on were folded when the log was opened; they must be
-        # the facts of the log that just verified (nothing changed the file in between).
-        if root is not None and root != self.log.root_at(self.log.size).hex():
-            raise LogError("the ceremony log changed on disk while the session was opening")
 
     def _open(self, at: dt.datetime | None) -> None:
         t = at or utc_now()

@@ -20,13 +20,14 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
 
 from signer.core.clock import format_time
-from signer.core.issuance import Failed, Issued, Job, issue_one
+from signer.core.issuance import Failed, Issued, Job, issue_one, linter_for
 from signer.core.profiles import new_serial, serial_hex
 from signer.errors import SignerError
 from signer.service import integrity
@@ -67,7 +68,9 @@ Progress = Callable[[int, int], bool]  # (done, total) -> keep going
 
 
 def signing_workers() -> int:
-    """How many signing processes to use: ``SIGNER_WORKERS`` or one per core."""
+    """How many signing processes to use: ``SIGNER_WORKERS`` or one per core. Set, it is
+    obeyed whatever the batch's size (benches and tests); else small batches sign in this
+    process (``WORKER_THRESHOLD``)."""
     value = os.environ.get("SIGNER_WORKERS")
     if value is not None:
         if not value.isdigit():
@@ -129,8 +132,10 @@ def sign_batch(session: Session, batch_id: str, approve: list[str] | None = None
         cas[ca] = rec
     session.log_event("batch.sign", {"batch": batch_id, "to_sign": len(todo),
                                  "already_issued": len(issued), "awaiting_approval": waiting})
-    workers = signing_workers() if len(todo) >= WORKER_THRESHOLD else 0
-    signer = _Issuer(session, batch_id, cas, workers)
+    workers = signing_workers() if len(todo) >= WORKER_THRESHOLD or \
+        "SIGNER_WORKERS" in os.environ else 0
+    kinds = tuple(sorted({linter_for(session.config, s.decision) for s in todo}))
+    signer = _Issuer(session, batch_id, cas, workers, kinds)
     done = 0
     try:
         for start in range(0, len(todo), CHUNK):  # step 3
@@ -162,7 +167,7 @@ class _Issuer:
     """
 
     def __init__(self, session: Session, batch_id: str, cas: dict[str, CARecord],
-                 workers: int) -> None:
+                 workers: int, kinds: tuple[str, ...] = ()) -> None:
         self.session = session
         self.batch_id = batch_id
         self.recs = cas
@@ -170,15 +175,33 @@ class _Issuer:
         self.certs = {ca: x509.load_der_x509_certificate(r.cert_der) for ca, r in cas.items()}
         self.failed: list[dict[str, str]] = []
         self.recorded = 0
-        self.pool = None
+        # One pool per token holding a CA key of this batch (issue 13: keys on several tokens);
+        # a CA whose token has no PIN to hand out (a PIN pad) is signed in this process.
+        self.pools: dict[str, WorkerPool] = {}
+        self.pool_of: dict[str, WorkerPool] = {}
         if workers > 1:
-            module, label, pin = session.worker_credentials()
-            self.pool = WorkerPool(workers, module, label, pin, session.config.text)
+            for ca, rec in sorted(cas.items()):
+                name = session.key_token(rec.key_label)
+                if name not in self.pools:
+                    try:
+                        module, label, pin = session.worker_credentials(name)
+                    except SignerError:
+                        continue
+                    self.pools[name] = WorkerPool(
+                        workers, module, label, session.token_for(name).serial, pin,
+                        session.config.text, kinds)
+                self.pool_of[ca] = self.pools[name]
         self.in_flight: list[tuple[list[tuple[StagedRequest, Job]], list[Any]]] = []
 
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.close()
+        for pool in self.pools.values():
+            pool.close()
+
+    def _restored_der(self, label: str) -> bytes | None:
+        """A restored key's logged public key: workers open it only under that key, as the
+        ceremony process does (``Session.token_key``)."""
+        fact = self.session.state.custody.keys.get(label)
+        return fact.public_key_der if fact is not None and fact.restored else None
 
     def _key(self, ca: str) -> Any:
         if ca not in self.keys:
@@ -208,25 +231,35 @@ class _Issuer:
                                      serial=serial_hex(j.serial)) for s, j in prepared])
         return prepared
 
+    def _here(self, jobs: list[Job]) -> list[Issued | Failed]:
+        now = self.session.ceremony_time
+        return [issue_one(self.session.config, j, self._key(j.decision.ca),
+                          self.certs[j.decision.ca], now) for j in jobs]
+
     def submit(self, chunk: list[StagedRequest]) -> None:
         """Log a chunk's intents and start signing it; record the oldest chunk if two are out."""
         prepared = self._prepare(chunk)
-        if self.pool is None:
-            now = self.session.ceremony_time
-            results = [issue_one(self.session.config, j, self._key(j.decision.ca),
-                                 self.certs[j.decision.ca], now) for _, j in prepared]
-            self._record(prepared, results)
+        if not self.pool_of:
+            self._record(prepared, self._here([j for _, j in prepared]))
             return
-        futures = []
+        futures: list[Future[list[Issued | Failed]]] = []
         by_ca: dict[str, list[Job]] = {}
         for _, j in prepared:
             by_ca.setdefault(j.decision.ca, []).append(j)
         for ca, jobs in by_ca.items():
+            pool = self.pool_of.get(ca)
+            if pool is None:  # its token signs in this process only
+                done: Future[list[Issued | Failed]] = Future()
+                done.set_result(self._here(jobs))
+                futures.append(done)
+                continue
             rec = self.recs[ca]
-            step = max(1, -(-len(jobs) // self.pool.n))
+            restored = self._restored_der(rec.key_label)
+            step = max(1, -(-len(jobs) // pool.n))
             for i in range(0, len(jobs), step):
-                futures.append(self.pool.submit(ca, rec.key_label, rec.cert_der, rec.spki_sha256,
-                                                jobs[i:i + step], self.session.ceremony_time))
+                futures.append(pool.submit(ca, rec.key_label, restored, rec.cert_der,
+                                           rec.spki_sha256, jobs[i:i + step],
+                                           self.session.ceremony_time))
         self.in_flight.append((prepared, futures))
         if len(self.in_flight) > 1:
             self._collect_oldest()

@@ -7,6 +7,7 @@ Real SoftHSM tokens throughout; tokens are deleted with softhsm2-util as a dead 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -180,8 +181,10 @@ def test_the_first_token_dies_and_the_keys_come_back_on_a_second(backup_home, to
                    check=False)
     assert r.returncode == 1  # the token's PIN is now the quorum's, not the initial one
 
-    # The next batch is signed on token B and verifies under the original CA certificates.
-    second = _batch(o, 2, home, unlock, base / "result-2.res")
+    # The next batch is signed on token B and verifies under the original CA certificates,
+    # by signing workers too: they open a restored key only under its logged public key.
+    second = _batch(o, 2, home, unlock, base / "result-2.res",
+                    env={**os.environ, "SIGNER_WORKERS": "2"})
     assert second["issued"] == 1
     leaf = Path(second["dir"]) / "certs" / "leaf2.pem"
     _openssl_verify(home, leaf)
@@ -255,7 +258,9 @@ def test_issuing_from_a_sub_ca_never_opens_the_root_token(token_env, tmp_path):
     run_signer("request", "keygen", "--out", o / "ra.key", check=True)
     run_signer("ra", "trust", "ra1", o / "ra.key.pub", "--pin-file", main_pin, "--at", AT,
                home=home, check=True)
-    first = _batch(o, 1, home, ["--pin-file", main_pin], tmp_path / "result.res")
+    # Signing workers log in to the token of the CA's key only (never the root's).
+    first = _batch(o, 1, home, ["--pin-file", main_pin], tmp_path / "result.res",
+                   env={**os.environ, "SIGNER_WORKERS": "2"})
     assert first["issued"] == 1
     _openssl_verify(home, Path(first["dir"]) / "certs" / "leaf1.pem")
     entries = [json.loads(x) for x in (home / "log" / "ceremony.jsonl").read_text().splitlines()]

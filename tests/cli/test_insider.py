@@ -159,10 +159,20 @@ CASES = [
      _sql("UPDATE certificates SET revoked_at = '2026-11-29T11:00:00Z', "
           "revocation_reason = 'keyCompromise' WHERE serial = '{mail}'"),
      LOGIN, "no logged intent announced", "in the ledger but not in the log"),
+    # CRLs are built from each revocation's logged notAfter (checked against the log), so
+    # this edit cannot drop the entry early: the CRL is issued, still listing it (I4).
     ("a revoked certificate's notAfter moved to the past", "signed",
      _sql("UPDATE certificates SET not_after = '2026-01-01T00:00:00+00:00' "
           "WHERE serial = '{good}'"),
-     CRL, "revocations of CA 'class1' are not the ones logged", "not the certificate's"),
+     CRL, None, "not the certificate's"),
+    ("a revocation's logged notAfter moved to the past", "signed",
+     _sql("UPDATE revocations SET not_after = '2026-01-01T00:00:00+00:00' "
+          "WHERE serial = '{good}'"),
+     CRL, "revocations of CA 'class1' logged at entries", None),
+    ("a revocation's CRL entry changed", "signed",
+     _sql("UPDATE revocations SET entry = CAST(replace(CAST(entry AS TEXT), '261129', "
+          "'261128') AS BLOB)"),
+     CRL, "revocations of CA 'class1' logged at entries", None),
     ("a subscriber changed", "signed",
      _sql("UPDATE certificates SET subscriber = 'm99' WHERE serial = '{mail}'"),
      None, None, "is not what was logged"),

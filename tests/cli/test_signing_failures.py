@@ -76,8 +76,8 @@ def test_signing_after_the_ca_expired_is_a_clear_refusal(short_home, hierarchy, 
     last = r.stderr.strip().splitlines()[-1]
     assert "CA 'shortca' is not valid at the ceremony time" in last and "nothing was signed" in last
     entries = [json.loads(x) for x in log.read_bytes().splitlines()]
-    assert entries[-1]["type"] == "checkpoint" and entries[-2]["type"] == "session.close"
-    assert any(e["type"] == "refused" for e in entries[-4:])
+    assert [e["type"] for e in entries[-3:]] == ["session.close", "log.state", "checkpoint"]
+    assert any(e["type"] == "refused" for e in entries[-5:])
     assert not any(e["type"] == "issue.intent" for e in entries)
     pub = tmp_path / "pub.pem"
     pub.write_text(run_signer("audit", "pubkey", home=home, check=True).stdout)

@@ -105,8 +105,9 @@ def test_a_refusal_is_logged_and_the_session_closes_signed(home, tmp_path):
         lines = [json.loads(x) for x in s2.paths.log.read_bytes().splitlines()]
     finally:
         s2.close()
-    assert [e["type"] for e in lines[-3:]] == ["refused", "session.close", "checkpoint"]
-    assert lines[-3]["data"]["command"] == "batch sign"
+    assert [e["type"] for e in lines[-4:]] == ["refused", "session.close", "log.state",
+                                              "checkpoint"]
+    assert lines[-4]["data"]["command"] == "batch sign"
 
 
 def test_credentials_are_wiped_once_whatever_happens(home):

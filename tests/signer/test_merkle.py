@@ -193,3 +193,18 @@ def test_cached_proofs_in_a_larger_tree_match_uncached():
         p = consistency_proof(leaves, old, 1300, cache=cache)
         verify_consistency(old, 1300, root(leaves, old), r, p)
     assert root(leaves, 1300, cache=cache) == r
+
+
+def test_one_cache_serves_proofs_to_every_tree_size_of_a_growing_log():
+    """The cache remembers ragged right-edge subtrees too: a range's root never changes in an
+    append-only log, so proofs to any later size, from one cache, equal uncached ones."""
+    leaves = [leaf_hash(b"%d" % i) for i in range(1200)]
+    cache: dict[tuple[int, int], bytes] = {}
+    for size in (1, 2, 3, 255, 256, 257, 300, 511, 700, 1023, 1024, 1199, 1200):
+        r = root(leaves, size)
+        for index in sorted({0, size // 3, size // 2, size - 2, size - 1} - {-1}):
+            p = inclusion_proof(leaves, index, size, cache=cache)
+            assert p == inclusion_proof(leaves, index, size)
+            verify_inclusion(leaves[index], index, size, p, r)
+        assert root(leaves, size, cache=cache) == r
+    assert any((hi - lo) & (hi - lo - 1) for lo, hi in cache)  # ragged ranges were kept

@@ -117,7 +117,7 @@ def test_a_tui_killed_by_sighup_leaves_a_signed_log(ra_home, tmp_path):
             term.proc.kill()
         os.close(term.master)
     entries = _entries(ra_home.home)
-    assert [e["type"] for e in entries[-2:]] == ["session.close", "checkpoint"]
+    assert [e["type"] for e in entries[-3:]] == ["session.close", "log.state", "checkpoint"]
     pub = tmp_path / "pub.pem"
     pub.write_text(run_signer("audit", "pubkey", home=ra_home.home, check=True).stdout)
     run_signer("audit", "verify", "--log", ra_home.home / "log" / "ceremony.jsonl", "--pubkey",

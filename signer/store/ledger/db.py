@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from signer.errors import LedgerError
+from signer.store.ledger.crl_verbs import CRLVerbs
 from signer.store.ledger.rows import (
     CA_CERT_PROFILES,
     SCHEMA,
@@ -27,7 +28,6 @@ from signer.store.ledger.rows import (
     BatchRow,
     CARecord,
     CertRow,
-    CRLRow,
     OcspRow,
     RARow,
     RequestRow,
@@ -47,7 +47,7 @@ def _create_private(path: Path) -> None:
             raise LedgerError(f"ledger {path}: cannot create ({exc.strerror or exc})") from None
 
 
-class Ledger:
+class Ledger(CRLVerbs):
     def __init__(self, path: Path) -> None:
         self.path = path
         _create_private(path)
@@ -71,6 +71,9 @@ class Ledger:
     def _check_schema(self) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
         version = row["value"] if row else "1"
+        if version == "2":
+            self._migrate_2_to_3()
+            version = SCHEMA_VERSION
         if version != SCHEMA_VERSION:
             self._db.close()
             raise LedgerError(
@@ -285,20 +288,6 @@ class Ledger:
         for r in self._iter("SELECT * FROM certificates ORDER BY log_seq, rowid"):
             yield _row(CertRow, r)
 
-    def revocations_in_log_order(self) -> Iterator[CertRow]:
-        for r in self._iter("SELECT * FROM certificates WHERE revoked_at IS NOT NULL "
-                            "ORDER BY revoked_seq, rowid"):
-            yield _row(CertRow, r)
-
-    def revocations_before(self, ca: str, seq: int,
-                           unexpired_at: str) -> Iterator[tuple[str, str, str]]:
-        """(serial, revoked at, reason) of ``ca``'s revocations logged before entry ``seq`` whose
-        certificates had not expired at ``unexpired_at``: what a CRL then must list (I4)."""
-        for r in self._iter("SELECT serial, revoked_at, revocation_reason FROM certificates "
-                            "WHERE ca = ? AND revoked_seq < ? AND not_after >= ?",
-                            (ca, seq, unexpired_at)):
-            yield str(r[0]), str(r[1]), str(r[2])
-
     def key_owner_before(self, spki: str, seq: int) -> str | None:
         """The first subscriber certified for ``spki`` by a log entry before ``seq``."""
         rows = self._query("SELECT subscriber FROM certificates WHERE spki_sha256 = ? AND "
@@ -307,77 +296,6 @@ class Ledger:
 
     def certificate_count(self) -> int:
         return int(self._query("SELECT COUNT(*) AS n FROM certificates")[0]["n"])
-
-    def revoke(self, items: Sequence[tuple[str, str, str, str]]) -> None:
-        """(ca, serial, revoked at, reason) of revocations whose intents are logged, in one
-        transaction; none is applied if any certificate is unknown or already revoked."""
-        if not items:
-            return
-        with self._transaction() as db:
-            for ca, serial, when, reason in items:
-                cur = db.execute(
-                    "UPDATE certificates SET revoked_at = ?, revocation_reason = ? "
-                    "WHERE ca = ? AND serial = ? AND revoked_at IS NULL",
-                    (when, reason, ca, serial))
-                if cur.rowcount != 1:
-                    raise LedgerError(
-                        f"certificate {serial} of CA {ca!r} is unknown or already revoked")
-
-    def mark_revocations_logged(self, seqs: Sequence[tuple[str, str, int]]) -> None:
-        """(ca, serial, log seq of its ``revoked`` entry)."""
-        if not seqs:
-            return
-        with self._transaction() as db:
-            db.executemany("UPDATE certificates SET revoked_seq = ? WHERE ca = ? AND serial = ?",
-                           [(seq, ca, serial) for ca, serial, seq in seqs])
-
-    def unlogged_revocations(self) -> list[CertRow]:
-        return [_row(CertRow, r) for r in self._query(
-            "SELECT * FROM certificates WHERE revoked_at IS NOT NULL AND revoked_seq IS NULL "
-            "ORDER BY rowid")]
-
-    def revocations(self, ca: str) -> Iterator[tuple[str, str, str, str, int | None]]:
-        """(serial, revoked_at, reason, not_after, revoked seq) of every revoked certificate of
-        ``ca``, in log order (expired ones too: the caller checks the whole chain, I4)."""
-        for r in self._iter(
-                "SELECT serial, revoked_at, revocation_reason, not_after, revoked_seq "
-                "FROM certificates WHERE ca = ? AND revoked_at IS NOT NULL "
-                "ORDER BY revoked_seq, rowid", (ca,)):
-            yield (str(r[0]), str(r[1]), str(r[2]), str(r[3]),
-                   None if r[4] is None else int(r[4]))
-
-    # -- CRLs ------------------------------------------------------------------------------
-
-    def last_crl_number(self, ca: str) -> int:
-        rows = self._query("SELECT MAX(number) AS n FROM crls WHERE ca = ?", (ca,))
-        return int(rows[0]["n"] or 0)
-
-    def add_crl(self, row: CRLRow) -> None:
-        with self._transaction() as db:
-            if row.number <= int(db.execute(
-                    "SELECT COALESCE(MAX(number), 0) FROM crls WHERE ca = ?",
-                    (row.ca,)).fetchone()[0]):
-                raise LedgerError(f"CRL number {row.number} of CA {row.ca!r} does not increase (I4)")
-            db.execute("INSERT INTO crls VALUES (?,?,?,?,?,?,?,NULL)",
-                       (row.ca, row.number, row.this_update, row.next_update, row.der,
-                        row.sha256, row.batch_id))
-
-    def mark_crl_logged(self, ca: str, number: int, seq: int) -> None:
-        with self._transaction() as db:
-            db.execute("UPDATE crls SET log_seq = ? WHERE ca = ? AND number = ?",
-                       (seq, ca, number))
-
-    def unlogged_crls(self) -> list[CRLRow]:
-        return [_row(CRLRow, r) for r in self._query(
-            "SELECT * FROM crls WHERE log_seq IS NULL ORDER BY ca, number")]
-
-    def crls_for_batch(self, batch_id: str) -> list[CRLRow]:
-        return [_row(CRLRow, r) for r in self._query(
-            "SELECT * FROM crls WHERE batch_id = ? ORDER BY ca, number", (batch_id,))]
-
-    def all_crls(self) -> Iterator[CRLRow]:
-        for r in self._iter("SELECT * FROM crls ORDER BY log_seq, ca, number"):
-            yield _row(CRLRow, r)
 
     # -- RAs -------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"  # 3: the revocations table (each logged revocation's CRL entry, as DER)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -55,6 +55,17 @@ CREATE INDEX IF NOT EXISTS certificates_revoked ON certificates (ca, revoked_seq
 CREATE INDEX IF NOT EXISTS certificates_unlogged ON certificates (ca) WHERE log_seq IS NULL;
 CREATE INDEX IF NOT EXISTS revocations_unlogged ON certificates (ca)
     WHERE revoked_at IS NOT NULL AND revoked_seq IS NULL;
+-- Each logged revocation's CRL entry, made once (DER), clustered in log order: a CRL is one
+-- ordered scan of its CA's rows (signer.store.ledger.crl_verbs).
+CREATE TABLE IF NOT EXISTS revocations (
+    ca TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    serial TEXT NOT NULL,
+    not_after TEXT NOT NULL,
+    entry BLOB NOT NULL,
+    PRIMARY KEY (ca, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS revocations_serial ON revocations (ca, serial);
 CREATE TABLE IF NOT EXISTS crls (
     ca TEXT NOT NULL,
     number INTEGER NOT NULL,

@@ -20,7 +20,7 @@ from typing import IO, Any
 from signer.core.canonical import canonical_json
 from signer.core.checkpoint import Checkpoint
 from signer.core.merkle import TreeBuilder, leaf_hash
-from signer.errors import LogError
+from signer.errors import LogError, SignerError
 from signer.store.log.state import LogState
 
 MAX_LINE_BYTES = 1 << 20
@@ -122,7 +122,7 @@ def fold(state: LogState, obj: dict[str, Any]) -> None:
     """Fold one checked entry into the state; a shape the fold cannot read is a bad entry."""
     try:
         state.apply(obj["type"], obj["data"], obj["seq"], obj["time"])
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, SignerError) as exc:
         raise BadEntry(f"{obj['type']} entry data is malformed ({type(exc).__name__})") from None
 
 

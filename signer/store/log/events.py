@@ -9,6 +9,7 @@ notes for the reader; nothing is decided from them.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 from dataclasses import dataclass
@@ -25,7 +26,10 @@ class Event:
     TYPE: ClassVar[str] = ""
 
     def data(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
+        """The entry's data: the fields, containers copied (no event nests another, so this is
+        ``dataclasses.asdict`` without its recursion over every field, which cost 90 µs an
+        event)."""
+        d = {name: _copied(getattr(self, name)) for name in _field_names(type(self))}
         if d.get("recovered") is False:  # only completions say so
             del d["recovered"]
         return d
@@ -337,6 +341,24 @@ class OcspSigned(Event):
     reason: str | None
     response_sha256: str
     recovered: bool = False
+
+
+_FIELDS: dict[type[Event], tuple[str, ...]] = {}
+
+
+def _field_names(cls: type[Event]) -> tuple[str, ...]:
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+def _copied(value: Any) -> Any:
+    if isinstance(value, list):
+        return list(value)
+    if isinstance(value, dict):
+        return copy.deepcopy(value)  # ca.created's key attributes: rare, keep asdict's copy
+    return value
 
 
 RECORDS: tuple[type[Event], ...] = (

@@ -24,6 +24,7 @@ from typing import Any
 from signer.errors import LogError, SignerError
 from signer.store.files import fsync_dir
 from signer.store.log import CeremonyLog, LogReport, verify_log
+from signer.store.log.verify import Kept, Start
 
 CONFIRMATION = "I have a copy of the damaged log"
 PROCEDURE = "OPERATIONS.md, 'Recovering the ceremony log'"
@@ -63,16 +64,18 @@ class CrashTail:
 
 
 def check_log_for_session(path: Path, origin: str, key: bytes, *,
-                          recovery: bool = False) -> str | CrashTail | None:
+                          recovery: bool = False, start: Start | None = None,
+                          keep: Kept | None = None) -> str | CrashTail | None:
     """Refuse to open a session on a log that does not verify (raises LogError); returns the
     verified root (hex), or None for a recovery session on an unsigned tail.
 
     ``recovery`` lets ``audit recover`` open its session on a log whose only fault is an
     unsigned tail (an incomplete last line must already have been cut). Otherwise a clean
     unsigned tail (complete lines only) is returned as a ``CrashTail`` for the session to
-    judge; an incomplete last line always needs ``audit recover``.
+    judge; an incomplete last line always needs ``audit recover``. ``start`` verifies only
+    what follows a last verified state; ``keep`` collects what the session works with.
     """
-    report = verify_log(path, origin, origin, key)
+    report = verify_log(path, origin, origin, key, start=start, keep=keep)
     if report.ok:
         return report.root
     if is_crash_tail(report):

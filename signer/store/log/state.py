@@ -9,8 +9,10 @@ number and a running hash of its revocations, and the intents still waiting for 
 issues a CRL it compares the ledger's rows with these facts; a difference stops the operation.
 
 The state is small and constant per object that matters (a batch, an RA, a CA), never per
-certificate: a revocation is folded into a per-CA hash chain, so checking a CRL's entries
-against the log costs one pass over the ledger's rows and no memory per entry.
+certificate: a CA's revocations are folded into *runs* (consecutive ``revoked`` entries of that
+CA), each with the SHA-256 of its CRL entries' DER concatenated and of its certificates'
+notAfter values joined by commas, so the ledger's rows are checked against the log with two
+hashes over bytes SQLite concatenates for each run: no memory and no Python work per entry.
 
 Deliberately not here: I/O (the log package feeds entries in), the full per-certificate replay
 an auditor runs (``signer.service.audit_ledger``), and anything about signatures (the log verifier).
@@ -23,20 +25,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from signer.core.crl import encode_entry
 from signer.store.log import custody
 from signer.store.log.events import REQUIRED_FIELDS
 
 ZERO_HASH = "00" * 32
 
 
-def chain(head: str, item: bytes) -> str:
-    """One step of a hash chain: SHA-256(previous head || item), hex."""
-    return hashlib.sha256(bytes.fromhex(head) + item).hexdigest()
-
-
-def revocation_item(serial: str, revoked_at: str, reason: str, not_after: str) -> bytes:
-    """What a revocation contributes to its CA's chain (the ledger recomputes the same)."""
-    return f"{serial}|{revoked_at}|{reason}|{not_after}\n".encode()
 
 
 def digest_list(hex_digests: Iterable[str]) -> str:
@@ -90,9 +85,43 @@ class CAFact:
 
 
 @dataclass
+class RevocationRun:
+    """Consecutive ``revoked`` entries of one CA: their first and last seq, how many, the
+    SHA-256 of their CRL entries (DER, ``signer.core.crl.encode_entry``) concatenated, and of
+    their notAfter values joined by commas (what ``Ledger.revocation_run`` computes)."""
+
+    first: int
+    last: int
+    count: int
+    entries_sha256: str
+    not_after_sha256: str
+
+
+@dataclass
 class RevocationChain:
+    """A CA's revocations: how many, the latest revocation time, and their runs in log order."""
+
     count: int = 0
-    head: str = ZERO_HASH
+    latest: str = ""
+    runs: list[RevocationRun] = field(default_factory=list)
+
+
+@dataclass
+class _OpenRun:
+    ca: str
+    first: int
+    count: int
+    entries: Any  # hashlib objects: never persisted (``LogState.seal``)
+    not_after: Any
+
+    def add(self, entry: bytes, not_after: str) -> None:
+        self.entries.update(entry)
+        self.not_after.update((not_after if not self.count else "," + not_after).encode())
+        self.count += 1
+
+    def run(self, last: int) -> RevocationRun:
+        return RevocationRun(self.first, last, self.count, self.entries.hexdigest(),
+                             self.not_after.hexdigest())
 
 
 @dataclass
@@ -128,8 +157,14 @@ class LogState:
     pending_ca_profiles: dict[str, str | None] = field(default_factory=dict)
     cross_keys: dict[str, str] = field(default_factory=dict)
     pending_ocsp: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    # The run being folded; never persisted: any entry but the next ``revoked`` of the same CA
+    # seals it (``seal``), and a snapshot is taken only where the next entry does.
+    _open_run: _OpenRun | None = field(default=None, repr=False, compare=False)
 
     def apply(self, type_: str, data: Mapping[str, Any], seq: int, time: str) -> None:
+        if self._open_run is not None and not (
+                type_ == "revoked" and data.get("ca") == self._open_run.ca):
+            self.seal()
         handler = _HANDLERS.get(type_)
         self.size = seq + 1
         if handler is not None:
@@ -137,6 +172,24 @@ class LogState:
         keeper = custody.HANDLERS.get(type_)
         if keeper is not None:
             keeper(self.custody, data, seq, time)
+
+    def seal(self) -> None:
+        """Close the run being folded (what the next entry that does not continue it does)."""
+        if self._open_run is None:
+            return
+        run, self._open_run = self._open_run, None
+        self.revocations.setdefault(run.ca, RevocationChain()).runs.append(run.run(self.size - 1))
+
+    def revocation_runs(self, ca: str) -> list[RevocationRun]:
+        """``ca``'s runs, the one being folded included (without sealing it)."""
+        chain = self.revocations.get(ca)
+        runs = list(chain.runs) if chain else []
+        run = self._open_run
+        if run is not None and run.ca == ca:
+            copy = _OpenRun(run.ca, run.first, run.count, run.entries.copy(),
+                            run.not_after.copy())
+            runs.append(copy.run(self.size - 1))
+        return runs
 
     def trusted_ra_keys(self) -> dict[str, bytes]:
         """RA name -> raw public key, for every RA trusted and not revoked."""
@@ -210,8 +263,11 @@ def _revoked(s: LogState, d: Mapping[str, Any], time: str) -> None:
     s.pending_revocations.pop((d["ca"], d["serial"]), None)
     c = s.revocations.setdefault(d["ca"], RevocationChain())
     c.count += 1
-    c.head = chain(c.head, revocation_item(d["serial"], d["revoked_at"], d["reason"],
-                                           d["not_after"]))
+    c.latest = max(c.latest, d["revoked_at"])
+    entry = encode_entry(d["serial"], d["revoked_at"], d["reason"])
+    if s._open_run is None:
+        s._open_run = _OpenRun(d["ca"], s.size - 1, 0, hashlib.sha256(), hashlib.sha256())
+    s._open_run.add(entry, str(d["not_after"]))
     if d.get("batch") is not None and d.get("position") is not None:
         b = s.batches.get(d["batch"])
         if b is not None:

@@ -1,10 +1,14 @@
 """The tamper-evident ceremony log, open for appending: an RFC 9162 tree, C2SP checkpoints.
 
 A ``checkpoint`` entry commits to every entry before it with a signed C2SP checkpoint
-(DESIGN §5 "Ceremony log"), so each checkpoint is covered by the next one. Appends are
-write-ahead (I2): O_APPEND, then fsync, before the caller acts. Opening folds every entry into
-the facts the service checks the ledger against (``signer.store.log.state``). Signing is a
-callback; this module imports no HSM code.
+(DESIGN §5 "Ceremony log"), so each checkpoint is covered by the next one. Just before it, a
+``log.state`` entry records the digest of the verified state kept beside the log
+(``signer.store.log.snapshot``): the next session verifies only what follows it
+(``signer.store.log.opening``). Appends are write-ahead (I2): O_APPEND, then fsync, before the
+caller acts. The facts the service checks the ledger against (``signer.store.log.state``) are
+folded as entries are read or written. Entries are found again through the index beside the
+log (``signer.store.log.index``), every read checked. Signing is a callback; this module
+imports no HSM code.
 
 Known limit: the time field of the *last* checkpoint entry is not covered by any signature
 (only the next checkpoint will cover that line); its size, root and note are self-verifying.
@@ -13,12 +17,12 @@ Known limit: the time field of the *last* checkpoint entry is not covered by any
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
-from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 from signer.core import progress
 from signer.core.canonical import canonical_json
@@ -29,14 +33,10 @@ from signer.core.checkpoint import (
     sign_checkpoint,
 )
 from signer.core.merkle import (
-    HASH_SIZE,
     SubtreeCache,
     TreeBuilder,
-    consistency_proof,
-    inclusion_proof,
     leaf_hash,
 )
-from signer.core.merkle import root as merkle_root
 from signer.errors import LogError, SignerError
 from signer.store.files import fsync_dir, write_new
 from signer.store.log.entries import (
@@ -51,53 +51,41 @@ from signer.store.log.entries import (
     fold,
     iter_lines,
 )
+from signer.store.log.index import Records
+from signer.store.log.reading import LogReader
+from signer.store.log.snapshot import STATE_TYPE, Snapshot, digest
 from signer.store.log.state import LogState, check_fields
 
-
-class _Leaves(Sequence[bytes]):
-    """Leaf hashes packed 32 bytes each (a million entries: 32 MB, not ~70 MB of bytes objects)."""
-
-    def __init__(self) -> None:
-        self.buf = bytearray()
-
-    def __len__(self) -> int:
-        return len(self.buf) // HASH_SIZE
-
-    @overload
-    def __getitem__(self, i: int) -> bytes: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[bytes]: ...
-    def __getitem__(self, i: int | slice) -> bytes | list[bytes]:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        if not 0 <= i < len(self):
-            raise IndexError(i)
-        return bytes(self.buf[i * HASH_SIZE : (i + 1) * HASH_SIZE])
+STATE_NAME = "state.json"
+_WRITER_ONLY = frozenset({CHECKPOINT_TYPE, STATE_TYPE})
 
 
-class CeremonyLog:
-    """An open ceremony log: its leaf hashes in memory, appends going straight to disk."""
+class CeremonyLog(LogReader):
+    """An open ceremony log: its tree's frontier and facts in memory, its entries on disk
+    (found through the index, ``signer.store.log.reading``), appends going straight to disk."""
 
     def __init__(self, path: Path, origin: str) -> None:
-        """Use ``CeremonyLog.open``."""
+        """Use ``CeremonyLog.open`` or ``signer.store.log.opening``."""
         self._path = path
         self._origin = origin
-        self._leaves = _Leaves()
+        self._records = Records()
         self._builder = TreeBuilder()
         self._cache: SubtreeCache = {}
         self._last_time = ""
         self._file_size = 0
         self._checkpoints: list[tuple[int, Checkpoint, str]] = []
         self._broken = False
-        self._offsets = array("Q")
+        self._prefix: Any = hashlib.sha256()  # of the file's bytes so far
+        # Verified: opened by verifying signatures (or made empty here). Only such a log
+        # keeps its state beside it at a checkpoint, and reads old entries through the index.
+        self.verified = False
         self.state = LogState()  # the facts folded from every entry (signer.store.log.state)
 
     @classmethod
     def open(cls, path: Path | str, origin: str, *, create: bool = False) -> CeremonyLog:
-        """Scan the log once, checking its structure; ``create`` makes an empty one (at init).
-
-        Signatures are not checked here (no key is needed to append); ``verify_log`` does that.
-        """
+        """Scan the whole log once, checking its structure; ``create`` makes an empty one (at
+        init). Signatures are not checked here: ``verify_log`` does that, and a session opens
+        the log verified (``signer.store.log.opening``)."""
         check_origin(origin)
         path = Path(path)
         if not path.exists():
@@ -117,11 +105,12 @@ class CeremonyLog:
                 total = os.fstat(f.fileno()).st_size
                 for line in iter_lines(f):
                     obj, leaf, cp = scanner.feed(line)
-                    log._leaves.buf += leaf
+                    log._records.append(log._file_size, leaf)
                     if cp is not None:
                         log._checkpoints.append((obj["seq"], cp, obj["data"]["note"]))
-                    log._offsets.append(log._file_size)
                     log._file_size += len(line) + 1
+                    log._prefix.update(line)
+                    log._prefix.update(b"\n")
                     fold(log.state, obj)
                     progress.report("reading the ceremony log", log._file_size, total, "B")
         except BadEntry as exc:
@@ -131,6 +120,20 @@ class CeremonyLog:
             raise LogError(f"{path}: cannot read ({exc.strerror or exc})") from None
         log._builder = scanner.builder
         log._last_time = scanner.last_time
+        return log
+
+    @classmethod
+    def resumed(cls, path: Path, origin: str, kept: Any, snapshot: Snapshot | None,
+                verified: bool) -> CeremonyLog:
+        """The log as a verifying pass (``signer.store.log.verify.Kept``) left it."""
+        log = cls(path, origin)
+        log._records, log._builder, log.state = kept.records, kept.builder, kept.state
+        log._last_time, log._file_size, log._prefix = kept.last_time, kept.consumed, kept.prefix
+        log._checkpoints = list(kept.checkpoints)
+        if snapshot is not None and snapshot.checkpoint is not None:
+            seq, note = snapshot.checkpoint
+            log._checkpoints.insert(0, (seq, checkpoint_of_note_unverified(note), note))
+        log.verified = verified
         return log
 
     @staticmethod
@@ -190,66 +193,10 @@ class CeremonyLog:
         """(seq of the checkpoint entry, its checkpoint, the signed note), oldest first."""
         return list(self._checkpoints)
 
-    def read_entry(self, seq: int) -> Entry:
-        """Entry ``seq`` read back from disk, checked against its leaf hash in the tree."""
-        if not 0 <= seq < self.size:
-            raise LogError(f"no entry {seq} in a log of {self.size}")
-        offset = self._offsets[seq]
-        try:
-            with open(self._path, "rb") as f:
-                f.seek(offset)
-                line = f.readline(MAX_LINE_BYTES + 1).rstrip(b"\n")
-        except OSError as exc:
-            raise LogError(f"{self._path}: cannot read ({exc.strerror or exc})") from None
-        leaf = leaf_hash(line)
-        if leaf != self._leaves[seq]:
-            raise LogError(f"{self._path}: entry {seq} changed on disk since the log was opened")
-        obj = json.loads(line)
-        return Entry(seq, obj["time"], obj["type"], obj["data"], line, leaf, offset)
-
-    def scan(self, types: frozenset[str]) -> Iterator[Entry]:
-        """Entries of these types, streamed from disk and checked against the tree. A recovery
-        path (finding what a crash left half-recorded), never part of an ordinary session."""
-        needles = [f'"type":"{t}"'.encode() for t in types]
-        try:
-            with open(self._path, "rb") as f:
-                offset = 0
-                for seq, raw in enumerate(f):
-                    if seq >= self.size:
-                        return
-                    line = raw.rstrip(b"\n")
-                    if any(n in line for n in needles):
-                        obj = json.loads(line)
-                        leaf = leaf_hash(line)
-                        if obj["type"] in types and leaf == self._leaves[seq]:
-                            yield Entry(seq, obj["time"], obj["type"], obj["data"], line, leaf,
-                                        offset)
-                    offset += len(raw)
-        except OSError as exc:
-            raise LogError(f"{self._path}: cannot read ({exc.strerror or exc})") from None
-
-    def leaf_hash(self, seq: int) -> bytes:
-        if not 0 <= seq < self.size:
-            raise LogError(f"no entry {seq} in a log of {self.size}")
-        return self._leaves[seq]
-
-    def root_at(self, size: int) -> bytes:
-        if size == self.size:
-            return self._builder.root()
-        if not 0 <= size <= self.size:
-            raise LogError(f"tree size {size} is outside 0..{self.size}")
-        return merkle_root(self._leaves, size, cache=self._cache)
-
-    def inclusion_proof(self, seq: int, size: int) -> list[bytes]:
-        return inclusion_proof(self._leaves, seq, size, cache=self._cache)
-
-    def consistency_proof(self, old: int, new: int) -> list[bytes]:
-        return consistency_proof(self._leaves, old, new, cache=self._cache)
-
     def append(self, type: str, data: dict[str, Any], time: str) -> Entry:
         """Write one entry ahead of the action it records (I2); refuses secrets (I10)."""
-        if type == CHECKPOINT_TYPE:
-            raise LogError("checkpoint entries are written only by CeremonyLog.checkpoint()")
+        if type in _WRITER_ONLY:
+            raise LogError(f"{type} entries are written only by CeremonyLog.checkpoint()")
         return self._append(type, data, time)
 
     def append_many(self, type: str, items: Sequence[dict[str, Any]], time: str) -> list[Entry]:
@@ -258,27 +205,47 @@ class CeremonyLog:
         The same checks as ``append``; all lines are built before anything is written, so a
         refused item writes nothing.
         """
-        if type == CHECKPOINT_TYPE:
-            raise LogError("checkpoint entries are written only by CeremonyLog.checkpoint()")
+        if type in _WRITER_ONLY:
+            raise LogError(f"{type} entries are written only by CeremonyLog.checkpoint()")
         return self._append_lines(type, list(items), time)
 
     def checkpoint(
         self, time: str, name: str, public_key_raw: bytes, sign: Callable[[bytes], bytes]
     ) -> str:
-        """Sign the tree of every entry so far, log it, and publish ``<logdir>/checkpoint``."""
+        """Sign the tree of every entry so far, log it, and publish ``<logdir>/checkpoint``.
+
+        A verified log first logs the digest of its state (``log.state``), so the checkpoint
+        signs it, and keeps that state beside the log afterwards (``log/state.json``)."""
         self._check_time(time)  # refuse before asking the HSM for a signature
-        size = self.size
-        cp = Checkpoint(self._origin, size, self._builder.root())
-        note = sign_checkpoint(cp, name, public_key_raw, sign)
-        entry = self._append(
-            CHECKPOINT_TYPE, {"size": size, "root": cp.root.hex(), "note": note}, time
-        )
-        self._checkpoints.append((entry.seq, cp, note))
+        kept, first = None, []
+        tree = TreeBuilder.restore(self.size, self._builder.frontier())
+        if self.verified:
+            self.state.seal()  # what the log.state entry does to the fold: no run continues
+            kept = self._snapshot().encode()
+            first = [(STATE_TYPE, {"size": self.size, "sha256": digest(kept)})]
+            tree.append(leaf_hash(self._line(*first[0], time, self.size)))
+        cp = Checkpoint(self._origin, tree.size, tree.root())
+        note = sign_checkpoint(cp, name, public_key_raw, sign)  # nothing is written if it fails
+        last = (CHECKPOINT_TYPE, {"size": cp.size, "root": cp.root.hex(), "note": note})
+        entries = self._append_lines([t for t, _ in [*first, last]],
+                                     [d for _, d in [*first, last]], time)
+        self._checkpoints.append((entries[-1].seq, cp, note))
         try:  # I11: atomic; replacing the previous checkpoint file is intended
             write_new(self._path.parent / "checkpoint", note.encode(), replace=True)
-        except SignerError as exc:
+            if kept is not None:  # a cache of verified facts: its digest is in the log
+                self._records.flush()
+                write_new(self._path.parent / STATE_NAME, kept, replace=True)
+        except (SignerError, OSError) as exc:
             raise LogError(f"checkpoint logged but not published: {exc}") from None
         return note
+
+    def _snapshot(self) -> Snapshot:
+        last = self._checkpoints[-1] if self._checkpoints else None
+        return Snapshot(
+            origin=self._origin, size=self.size, offset=self._file_size,
+            prefix_sha256=self._prefix.hexdigest(), frontier=self._builder.frontier(),
+            last_time=self._last_time, checkpoint=None if last is None else (last[0], last[2]),
+            state=self.state)
 
     def _check_time(self, time: str) -> None:
         check_time(time)
@@ -288,30 +255,39 @@ class CeremonyLog:
     def _append(self, type: str, data: dict[str, Any], time: str) -> Entry:
         return self._append_lines(type, [data], time)[0]
 
-    def _append_lines(self, type: str, items: list[dict[str, Any]], time: str) -> list[Entry]:
+    @staticmethod
+    def _line(kind: str, data: dict[str, Any], time: str, seq: int) -> bytes:
+        """One entry's canonical line, after the checks every entry passes (I10)."""
+        if not isinstance(kind, str) or not _TYPE.fullmatch(kind):
+            raise LogError(f"entry type {kind!r} is not a short lowercase name")
+        if not isinstance(data, dict):
+            raise LogError("entry data must be an object")
+        secret = find_secret_key(data)
+        if secret:
+            raise LogError(f"refusing to log {secret}: it looks like a secret (I10)")
+        missing = check_fields(kind, data)
+        if missing:
+            raise LogError(f"a {kind} entry needs {missing}")
+        try:
+            line = canonical_json({"seq": seq, "time": time, "type": kind, "data": data})
+        except (TypeError, ValueError) as exc:
+            raise LogError(f"entry data is not canonical JSON: {exc}") from None
+        if len(line) > MAX_LINE_BYTES:
+            raise LogError(f"entry is longer than {MAX_LINE_BYTES} bytes")
+        return line
+
+    def _append_lines(self, type: str | Sequence[str], items: list[dict[str, Any]],
+                      time: str) -> list[Entry]:
+        """Write entries of ``type`` (or one type each) with one write and one fsync."""
         if self._broken:
             raise LogError(f"{self._path}: an earlier append failed; reopen the log")
-        if not isinstance(type, str) or not _TYPE.fullmatch(type):
-            raise LogError(f"entry type {type!r} is not a short lowercase name")
+        types = [type] * len(items) if isinstance(type, str) else list(type)
+        if len(types) != len(items):
+            raise LogError("one type per entry")
         self._check_time(time)
         lines: list[bytes] = []
-        for data in items:
-            if not isinstance(data, dict):
-                raise LogError("entry data must be an object")
-            secret = find_secret_key(data)
-            if secret:
-                raise LogError(f"refusing to log {secret}: it looks like a secret (I10)")
-            missing = check_fields(type, data)
-            if missing:
-                raise LogError(f"a {type} entry needs {missing}")
-            try:
-                line = canonical_json(
-                    {"seq": self.size + len(lines), "time": time, "type": type, "data": data})
-            except (TypeError, ValueError) as exc:
-                raise LogError(f"entry data is not canonical JSON: {exc}") from None
-            if len(line) > MAX_LINE_BYTES:
-                raise LogError(f"entry is longer than {MAX_LINE_BYTES} bytes")
-            lines.append(line)
+        for kind, data in zip(types, items, strict=True):
+            lines.append(self._line(kind, data, time, self.size + len(lines)))
         if not lines:
             return []
         try:
@@ -332,14 +308,15 @@ class CeremonyLog:
         finally:
             os.close(fd)
         entries = []
-        for line, data in zip(lines, items, strict=True):
+        for kind, line, data in zip(types, lines, items, strict=True):
             leaf = leaf_hash(line)
-            self._leaves.buf += leaf
+            self._records.append(self._file_size, leaf)
             self._builder.append(leaf)
-            self._offsets.append(self._file_size)
-            entries.append(Entry(self.size - 1, time, type, json.loads(line)["data"], line, leaf,
+            entries.append(Entry(self.size - 1, time, kind, json.loads(line)["data"], line, leaf,
                                  self._file_size))
             self._file_size += len(line) + 1
-            self.state.apply(type, data, self.size - 1, time)
+            self._prefix.update(line)
+            self._prefix.update(b"\n")
+            self.state.apply(kind, data, self.size - 1, time)
         self._last_time = time
         return entries
