@@ -8,8 +8,8 @@ appends entries to the log between sessions cannot get them signed:
 - notes: ``session.open``/``session.close`` (the policy in force changes only with a
   ``config`` entry), ``refused``, ``token.opened``, ``checkpoint.requested``, ``batch.sign``,
   ``batch.export``/``batch.exported``, ``log.state`` (the digest of a state file that, its
-  checkpoint missing, no login trusts: ``signer.store.log.opening`` wants the signed checkpoint
-  right after it);
+  checkpoint missing, no login trusts: ``signer.store.log.opening`` wants the signed
+  checkpoint right after it);
 - ``issue.intent``: completion (I2) rolls it forward only with a certificate the CA signed for
   that request's accepted decision;
 - ``cert.issued`` and ``issue.failed``: each after its own ``issue.intent`` in the same tail;

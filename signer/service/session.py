@@ -245,11 +245,9 @@ class Session:
         self._log, root = open_for_session(self.paths.log, self.config.appliance_name,
                                            self.log_public_key(), recovery_session=recovery)
         if isinstance(root, CrashTail):  # I2: a clean crash tail is completed, if it may be
-            report = root.report
-            if report.root != self.log.root_at(self.log.size).hex() \
-                    or report.entries != self.log.size:
-                raise LogError("the ceremony log changed on disk while the session was opening")
-            first = self.log.size - report.unsigned_tail
+            # Judged on the entries of the very log the verifying pass built (each read back
+            # against its leaf hash), never on a second read of the file.
+            first = self.log.size - root.report.unsigned_tail
             self._tail_entries = [self.log.read_entry(i) for i in range(first, self.log.size)]
             crash_tail.judge(self, root, self._tail_entries)
             self._crash_tail = root

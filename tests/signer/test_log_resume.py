@@ -305,9 +305,8 @@ def test_a_crash_tail_after_the_state_is_a_crash_tail(tmp_path):
     log.append("session.open", {"n": 99}, t(log.size))  # then the power went
     log1, tail = open_for_session(path, ORIGIN, PUB)
     assert isinstance(tail, CrashTail) and tail.report.unsigned_tail == 1
+    assert log1.read_entry(log1.size - 1).type == "session.open"  # what the session judges
     assert log1.size == log.size and log1.state == log.state
-    assert tail.report.root == log1.root.hex() and log1.read_entry(log.size - 1).type == \
-        "session.open"
     log2, root = open_for_session(path, ORIGIN, PUB, recovery_session=True)
     assert root is None and log2.size == log.size
     with path.open("ab") as f:

@@ -164,9 +164,10 @@ def test_crash_tail_is_recoverable_and_tampering_is_not(tmp_path):
     rec = set_aside(path, found)
     assert rec.damaged_copy.read_bytes() == before and rec.bytes_removed == 33
     check_log_for_session(path, ORIGIN, PUB, recovery=True)  # unsigned tail: allowed here only
-    # A clean unsigned tail goes to the session to judge (signer.service.crash_tail).
+    # A clean unsigned tail is handed to the session to judge (issue 15: crash_tail).
     tail = check_log_for_session(path, ORIGIN, PUB)
     assert isinstance(tail, CrashTail) and tail.report.unsigned_tail == 1
+    assert "1 entries after the last signed checkpoint" in (tail.report.first_error or "")
     undo(path, rec)  # e.g. the PIN was wrong: the log is as it was
     assert path.read_bytes() == before
     rec2 = set_aside(path, found)
