@@ -20,10 +20,10 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from signer.core.ca_profiles import EKU_NAMES, CAKind, CAProfile, hash_problem
-from signer.core.lint import SignatureChoice, key_kind
 from signer.core.policy.checks import CeremonyCheck
 from signer.core.policy.constraints import NameConstraintRules
 from signer.core.policy.syntax import check_dns_name
+from signer.core.sigalg import SignatureChoice, key_kind
 from signer.errors import PolicyError
 
 CA_KEY_KINDS = ("rsa-3072", "rsa-4096", "ec-p256", "ec-p384")

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from signer.core.ca_profiles import hash_problem
 from signer.core.config import Config
 from signer.core.decision import StoredDecision
-from signer.core.lint import SignatureChoice, lint_certificate, sign_certificate
+from signer.core.lint import lint_certificate, sign_certificate
 from signer.core.profiles import (
     OutsideConstraints,
     ProfileError,
@@ -33,6 +33,7 @@ from signer.core.profiles import (
     ca_lint_kind,
     lint_kind,
 )
+from signer.core.sigalg import SignatureChoice
 from signer.errors import LintError
 
 FAILED_LINT = "issue.lint"

@@ -29,7 +29,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
 
-from signer.core.lint import Finding, lint_der, signature_hash, throwaway_like
+from signer.core.lint import Finding, lint_der
+from signer.core.sigalg import signature_hash, throwaway_like
 from signer.errors import LintError, SignerError
 
 MAX_WINDOW_DAYS = 366  # BR §4.9.10: responses for CA certificates at least every 12 months

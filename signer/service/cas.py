@@ -26,7 +26,7 @@ from hsm.token import ALGORITHMS, KeyAttributes
 from signer.core import ca_rules
 from signer.core.ca_profiles import CAProfile
 from signer.core.clock import format_time
-from signer.core.lint import key_kind, lint_certificate, sign_certificate
+from signer.core.lint import lint_certificate, sign_certificate
 from signer.core.policy.checks import CeremonyCheck
 from signer.core.profiles import (
     build_root,
@@ -37,6 +37,7 @@ from signer.core.profiles import (
     serial_hex,
     spki_sha256,
 )
+from signer.core.sigalg import key_kind
 from signer.core.tokens import MAIN
 from signer.errors import SignerError
 from signer.service import integrity

@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from signer.core import ca_rules
 from signer.core.ca_profiles import CAKind, CAProfile
 from signer.core.clock import format_time
-from signer.core.lint import key_kind, lint_certificate, sign_certificate
+from signer.core.lint import lint_certificate, sign_certificate
 from signer.core.policy.checks import CeremonyCheck
 from signer.core.policy.keys import check_public_key
 from signer.core.profiles import (
@@ -47,6 +47,7 @@ from signer.core.profiles import (
     serial_hex,
     spki_sha256,
 )
+from signer.core.sigalg import key_kind
 from signer.errors import SignerError
 from signer.service import cas, integrity
 from signer.service.session import Session

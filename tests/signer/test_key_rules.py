@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from signer.core import lint, policy, profiles
+from signer.core import lint, policy, profiles, sigalg
 from signer.core.policy.key_rules import key_allowed
 from signer.core.policy.keys import key_type
 from tests.signer.policy_fixtures import (
@@ -53,7 +53,7 @@ def issuer() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     key = ec_key("p384", "issuer")
     root = profiles.build_root(profiles.parse_dn("CN=Rule Test Root,O=Example,C=NL"),
                                key.public_key(), 1 << 80, NOW, 3650)
-    return key, root.sign(key, lint.signature_hash(key.public_key()))
+    return key, root.sign(key, sigalg.signature_hash(key.public_key()))
 
 
 def lint_verdict(kind: str, ktype: str) -> bool:
@@ -74,7 +74,7 @@ def lint_verdict(kind: str, ktype: str) -> bool:
             dns_names=("www.example.org",) if kind != "email" else (),
             emails=("alice@example.org",) if kind != "server" else ())
         linter = profiles.lint_kind(kind, None)
-    cert = builder.sign(key, lint.signature_hash(key.public_key()))
+    cert = builder.sign(key, sigalg.signature_hash(key.public_key()))
     findings = lint.lint_der(cert.public_bytes(serialization.Encoding.DER), linter)
     return not [f for f in findings if f.severity in ("ERROR", "FATAL")]
 

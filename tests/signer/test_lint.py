@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from hsm.keys import software_key
-from signer.core import der, lint, profiles
+from signer.core import der, lint, profiles, sigalg
 from signer.errors import LintError
 
 NOW = dt.datetime(2026, 11, 29, 10, tzinfo=dt.UTC)
@@ -22,7 +22,7 @@ ECDSA_SHA384 = bytes.fromhex("300a06082a8648ce3d040303")
 def _ca(key) -> x509.Certificate:
     return profiles.build_root(profiles.parse_dn("CN=Lint Test CA,O=T,C=AU"), key.public_key(),
                                1 << 70, NOW - dt.timedelta(days=1), 3650).sign(
-        key, lint.signature_hash(key.public_key()))
+        key, sigalg.signature_hash(key.public_key()))
 
 
 def _leaf(ca: x509.Certificate) -> x509.CertificateBuilder:
@@ -77,12 +77,12 @@ def test_the_throwaway_key_is_the_cheapest_with_the_same_algorithm(ca_key, cheap
     key = ca_key()
     ca = _ca(key)
     linted = lint.lint_certificate(_leaf(ca), key.public_key(), "server", "t")
-    throwaway = lint._throwaway(lint._family(key.public_key())).public_key()
+    throwaway = sigalg.throwaway(sigalg.key_family(key.public_key())).public_key()
     assert getattr(throwaway, "curve", None) is not None and throwaway.curve.name == cheap \
         or getattr(throwaway, "key_size", None) == cheap
     cert = lint.sign_certificate(linted, software_key(key), "t")
     cert.verify_directly_issued_by(ca)
-    assert linted.algorithm == lint.signature_algorithm(key.public_key())
+    assert linted.algorithm == sigalg.signature_algorithm(key.public_key())
 
 
 def _signed(p384) -> tuple[bytes, lint.LintedCertificate]:
@@ -173,14 +173,14 @@ def test_a_ca_profiles_signature_choice_survives_the_one_lint_path():
     SHA-512's salt), the CA key signs exactly it, and an outer PKCS#1 v1.5 identifier is refused."""
     raw = rsa.generate_private_key(65537, 3072)
     key, ca = software_key(raw), _ca(raw)
-    choice = lint.SignatureChoice("sha512", pss=True)
+    choice = sigalg.SignatureChoice("sha512", pss=True)
     linted = lint.lint_certificate(_leaf(ca), key.public_key(), "server", "t", choice)
     assert linted.algorithm == PSS_SHA512 == der.tbs_signature_field(linted.tbs, "certificate")
     cert = lint.sign_certificate(linted, key, "t", issuer_public=ca.public_key())
     assert der.split_signed(cert.public_bytes(serialization.Encoding.DER)).algorithm == PSS_SHA512
     cert.verify_directly_issued_by(ca)
     good = cert.public_bytes(serialization.Encoding.DER)
-    pkcs1 = lint.signature_algorithm(key.public_key(), lint.SignatureChoice("sha512"))
+    pkcs1 = sigalg.signature_algorithm(key.public_key(), sigalg.SignatureChoice("sha512"))
     with pytest.raises(LintError, match="outer signatureAlgorithm differs"):
         lint.check_signed(_outer_algorithm(good, pkcs1), linted.tbs, key.public_key(),
                           "certificate", "t", choice)
