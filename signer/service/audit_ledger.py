@@ -1,5 +1,8 @@
 """The auditor's replay: every fact rebuilt from the log, then compared with the ledger both ways.
 
+Long because it is one pass with one handler per log record type sharing the replay's state
+(facts so far, rows in log order); split by record type, each part would need all of it.
+
 The log is read once, in order, alongside the ledger's rows in log order (each row records the
 sequence number of the entry that logged it), so memory stays small: per request a 32-byte
 decision digest, nothing per certificate. For each entry the matching rows are checked:

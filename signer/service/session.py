@@ -1,5 +1,9 @@
 """The session: one home open, and when unlocked, one token login and one confirmed time.
 
+Long because the unlock sequence (log check, login, ratchet, crash tail, completion) and the
+close that must sign whatever ended it are one ordering that reads best in one place; the
+parts that stand alone already live beside it (tokenset, completion, crash_tail).
+
 Both shells drive the appliance through this class and the service functions that take it;
 neither holds business logic. A session is *read-only* when opened (configuration, ledger and,
 when first asked for, the facts folded from the log: enough for `ca list` or `batch show`; read
