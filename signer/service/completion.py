@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from signer.core.clock import format_time
 from signer.core.crl import crl_signed_by
 from signer.core.decision import decision_sha256
+from signer.core.profiles import spki_sha256
 from signer.service import integrity
 from signer.service.integrity import IntegrityError
 from signer.service.lifecycle_recovery import complete_lifecycle
@@ -68,6 +69,15 @@ def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     except (ValueError, TypeError, InvalidSignature):
         return False
     return True
+
+
+def announced(cert: x509.Certificate, issuer: x509.Certificate,
+              req: integrity.StagedRequest | None, serial: str) -> bool:
+    """The certificate a request's accepted decision announced: for its key, with ``serial``,
+    signed by its CA (what completion and the crash-tail judge both require of a row)."""
+    return req is not None and req.decision.accepted \
+        and spki_sha256(cert.public_key()) == req.decision.spki_sha256 \
+        and format(cert.serial_number, "x") == serial and _issued_by(cert, issuer)
 
 
 def _complete_cas(session: Session) -> None:
@@ -144,11 +154,7 @@ def _complete_certificates(session: Session) -> None:
         if row.ca not in issuers:
             issuers[row.ca] = x509.load_der_x509_certificate(_issuer_der(session, row.ca))
         cert = x509.load_der_x509_certificate(row.cert_der)
-        spki = hashlib.sha256(cert.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).hexdigest()
-        if req is None or not req.decision.accepted or spki != req.decision.spki_sha256 \
-                or not _issued_by(cert, issuers[row.ca]) \
-                or format(cert.serial_number, "x") != row.serial:
+        if req is None or not announced(cert, issuers[row.ca], req, row.serial):
             raise _fail(f"certificate {row.serial} of CA {row.ca!r} (not the one announced)")
         events.append(cert_issued(row, cert, req.decision.subscriber, req.decision.profile,
                                   recovered=True))
