@@ -240,7 +240,7 @@ def _where(n: int, at: str) -> str:
         "policy at import (CSR parse and signature, checks)": cum("engine.py", "evaluate_batch"),
         "token C_Sign": cum("token.py", "raw_sign"),
         "software verify (I5: token layer and signed-bytes check)":
-            cum("keys.py", "_verified") + cum("lint.py", "_verify"),
+            cum("keys.py", "_verified") + cum("sigalg.py", "verify_bytes"),
         "TBS build + throwaway signature": cum("issuance.py", "build_certificate")
             + cum("lint.py", "_throwaway_copy"),
         "ceremony log appends": cum("session.py", "log_many"),
